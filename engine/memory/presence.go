@@ -1,0 +1,160 @@
+package memory
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald"
+)
+
+var (
+	_ herald.PresenceEngine  = (*Engine)(nil)
+	_ herald.OnlinePublisher = (*Engine)(nil)
+)
+
+// Presence returns the engine's in-process presence store. A memory engine is one node, so
+// the store only ever holds that node's shares; it keeps the TTL semantics of the broker
+// stores anyway (a share not rewritten within its TTL is ignored and dropped), so the
+// presence package behaves the same over every engine.
+func (e *Engine) Presence() herald.PresenceStore {
+	e.presence.init(e.now)
+	return &e.presence
+}
+
+// PublishOnline publishes msgs like Publish and reports, per event, whether its topic had a
+// subscriber on this node right after the publish. The hub subscribes a topic while it has
+// streams on it (from the moment a stream opens until the last one ends), so the answer is
+// exact for a single node up to streams that are opening or closing at that very moment.
+func (e *Engine) PublishOnline(ctx context.Context, msgs []herald.Message) ([]herald.Event, []bool, error) {
+	evs, err := e.Publish(ctx, msgs)
+	online := make([]bool, len(evs))
+	for i := range evs {
+		if i > 0 && evs[i].Topic == evs[i-1].Topic {
+			online[i] = online[i-1]
+			continue
+		}
+		online[i] = e.subscribed(evs[i].Topic)
+	}
+	return evs, online, err
+}
+
+// subscribed reports whether the hub has subscribed topic.
+func (e *Engine) subscribed(name herald.Topic) bool {
+	s := e.shardFor(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.topics[name]
+	return t != nil && t.subscribed
+}
+
+// presenceStore is herald.PresenceStore in process memory. Its zero value is ready after
+// init.
+type presenceStore struct {
+	once  sync.Once
+	now   func() time.Time
+	mu    sync.Mutex
+	topic map[herald.Topic]map[string]topicShare // topic → node → share
+	user  map[string]map[string]userShare        // user → node → share
+}
+
+type topicShare struct {
+	users   map[string]int
+	expires time.Time
+}
+
+type userShare struct {
+	conns   int
+	expires time.Time
+}
+
+func (p *presenceStore) init(now func() time.Time) {
+	p.once.Do(func() {
+		p.now = now
+		p.topic = make(map[herald.Topic]map[string]topicShare)
+		p.user = make(map[string]map[string]userShare)
+	})
+}
+
+// UpdatePresence writes node's shares, each expiring after ttl.
+func (p *presenceStore) UpdatePresence(ctx context.Context, node string, u herald.PresenceUpdate, ttl time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	exp := p.now().Add(ttl)
+	for t, users := range u.Topics {
+		if len(users) == 0 {
+			if m := p.topic[t]; m != nil {
+				delete(m, node)
+				if len(m) == 0 {
+					delete(p.topic, t)
+				}
+			}
+			continue
+		}
+		m := p.topic[t]
+		if m == nil {
+			m = make(map[string]topicShare)
+			p.topic[t] = m
+		}
+		cp := make(map[string]int, len(users))
+		for k, v := range users {
+			cp[k] = v
+		}
+		m[node] = topicShare{users: cp, expires: exp}
+	}
+	for user, n := range u.Users {
+		if n <= 0 {
+			if m := p.user[user]; m != nil {
+				delete(m, node)
+				if len(m) == 0 {
+					delete(p.user, user)
+				}
+			}
+			continue
+		}
+		m := p.user[user]
+		if m == nil {
+			m = make(map[string]userShare)
+			p.user[user] = m
+		}
+		m[node] = userShare{conns: n, expires: exp}
+	}
+	return nil
+}
+
+// TopicPresence sums the live shares of topic and drops expired ones.
+func (p *presenceStore) TopicPresence(ctx context.Context, topic herald.Topic) (herald.TopicPresence, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	tp := herald.TopicPresence{Users: map[string]int{}}
+	for node, sh := range p.topic[topic] {
+		if !now.Before(sh.expires) {
+			delete(p.topic[topic], node)
+			continue
+		}
+		for user, n := range sh.users {
+			tp.Connections += n
+			if user != "" {
+				tp.Users[user] += n
+			}
+		}
+	}
+	return tp, nil
+}
+
+// UserPresence sums the live shares of user and drops expired ones.
+func (p *presenceStore) UserPresence(ctx context.Context, user string) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	n := 0
+	for node, sh := range p.user[user] {
+		if !now.Before(sh.expires) {
+			delete(p.user[user], node)
+			continue
+		}
+		n += sh.conns
+	}
+	return n, nil
+}

@@ -1,0 +1,265 @@
+package hub
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/heraldpush/herald"
+)
+
+// Stream is where a connection's bytes go: the HTTP response body.
+type Stream interface {
+	// Write writes p to the client and flushes it, giving up at deadline.
+	Write(p []byte, deadline time.Time) error
+	// Interrupt makes a Write that is blocked (a client that does not read) return soon.
+	// It may be called from any goroutine.
+	Interrupt()
+}
+
+// entry is one queued frame and the index of its topic in the connection (-1: none).
+type entry struct {
+	f   *frame
+	idx int32
+}
+
+var connIDs atomic.Uint64
+
+// Conn is one SSE stream: its topics, its position in each, and its queue of frames.
+type Conn struct {
+	h    *Hub
+	id   uint64
+	req  Request
+	tops []*topic
+	subs []sub
+
+	stream Stream
+
+	// Written by the writer goroutine only.
+	pos   []herald.Position
+	open  int // topics not yet closed by a final event
+	wbuf  []byte
+	wq    []entry
+	lat   []int64
+	bytes int64
+	evs   int64
+
+	onEnd func() // called once when the stream ends (OnEnd)
+
+	start     time.Time
+	deadline  int64 // Unix nanoseconds, 0 = no max lifetime
+	lastWrite atomic.Int64
+
+	wake chan struct{} // goroutine mode only (made by Run): the writer's signal
+	done chan struct{}
+
+	// Pooled mode (pool.go): the hub's writer pool drives a detached connection.
+	nc     net.Conn
+	raw    syscall.RawConn
+	pend   []byte // owner only: the unwritten tail of a partial write
+	junk   int32  // poller only: bytes the client sent and the poller discarded
+	joined bool   // the presence tracker was told of this stream
+
+	mu        sync.Mutex // guards the fields below
+	q         []entry
+	qBytes    int
+	closed    bool
+	reason    Reason
+	pooled    bool // the writer pool drives the connection (no goroutine of its own)
+	scheduled bool // pooled: an owner (a run queue, a worker or a flusher) holds it
+	flushing  bool // pooled: a flusher goroutine owns it and may block in a write
+}
+
+// enqueue appends a frame without ever blocking; a connection whose queue would exceed its
+// bound is closed as a slow consumer instead.
+func (c *Conn) enqueue(f *frame, idx int32) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.qBytes+len(f.buf) > c.h.opts.MaxQueueBytes {
+		c.closeLocked(ReasonSlowConsumer)
+		c.mu.Unlock()
+		return
+	}
+	c.q = append(c.q, entry{f, idx})
+	c.qBytes += len(f.buf)
+	if c.pooled {
+		c.scheduleLocked()
+		c.mu.Unlock()
+		return
+	}
+	first := len(c.q) == 1
+	c.mu.Unlock()
+	if first {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// close ends the stream with reason; the first reason wins.
+func (c *Conn) close(r Reason) {
+	c.mu.Lock()
+	c.closeLocked(r)
+	c.mu.Unlock()
+}
+
+func (c *Conn) closeLocked(r Reason) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.reason = r
+	if r == ReasonSlowConsumer || r == ReasonClientClosed || r == ReasonError {
+		clear(c.q)
+		c.q = nil
+		c.qBytes = 0
+	}
+	close(c.done)
+	if c.pooled {
+		if c.flushing && r != ReasonFinal {
+			// Unblock the flusher; it hands the connection back to the pool, which ends it.
+			_ = c.nc.SetWriteDeadline(aLongTimeAgo)
+		}
+		c.scheduleLocked()
+		return
+	}
+	if c.stream != nil && r != ReasonFinal {
+		c.stream.Interrupt()
+	}
+}
+
+// aLongTimeAgo is a deadline in the past: it makes a blocked write return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (c *Conn) closeReason() (Reason, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason, c.closed
+}
+
+// take swaps the queue out for the writer.
+func (c *Conn) take() []entry {
+	c.mu.Lock()
+	c.q, c.wq = c.wq[:0], c.q
+	c.qBytes = 0
+	c.mu.Unlock()
+	return c.wq
+}
+
+// encode appends the frames of q to b, advancing the connection's positions, and appends
+// each event's latency to lat. It reports how many events it wrote and stops after the final
+// event of the last open topic.
+func (c *Conn) encode(b []byte, lat []int64, q []entry, now int64) ([]byte, []int64, int) {
+	n := 0
+	for _, e := range q {
+		f := e.f
+		if f.kind == kindHeartbeat {
+			b = append(b, f.buf...)
+			continue
+		}
+		c.pos[e.idx] = f.pos
+		if len(c.pos) == 1 {
+			b = append(b, f.buf...)
+		} else {
+			b = append(b, "id: "...)
+			b = herald.AppendCursor(b, c.pos)
+			b = append(b, '\n')
+			b = append(b, f.buf[f.bodyOff:]...)
+		}
+		if f.kind == kindEvent {
+			n++
+			lat = append(lat, now-f.origin)
+			if f.final {
+				c.open--
+				if c.open <= 0 {
+					break
+				}
+			}
+		}
+	}
+	return b, lat, n
+}
+
+// flush writes everything queued in one write.
+func (c *Conn) flush() error {
+	q := c.take()
+	if len(q) == 0 {
+		return nil
+	}
+	now := time.Now()
+	b, lat, n := c.encode(c.wbuf[:0], c.lat[:0], q, now.UnixNano())
+	c.lat = lat
+	clear(q)
+	if cap(c.wq) > 256 {
+		c.wq = nil
+	}
+	err := c.write(b, now)
+	if cap(b) > 64<<10 {
+		b = nil
+	}
+	c.wbuf = b
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		c.evs += int64(n)
+		c.h.obs.Delivered(n, c.lat)
+	}
+	return nil
+}
+
+func (c *Conn) write(b []byte, now time.Time) error {
+	if len(b) == 0 {
+		return nil
+	}
+	err := c.stream.Write(b, now.Add(c.h.opts.WriteTimeout))
+	if err != nil {
+		return err
+	}
+	c.bytes += int64(len(b))
+	c.lastWrite.Store(now.UnixNano())
+	return nil
+}
+
+// serveLive writes queued frames until the stream ends, and returns why it ended.
+func (c *Conn) serveLive(done <-chan struct{}) Reason {
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+		case <-done:
+			c.close(ReasonClientClosed)
+		}
+		if r, closed := c.closeReason(); closed {
+			if r == ReasonLifetime || r == ReasonShutdown {
+				_ = c.flush() // best effort: hand over what is queued before the client reconnects
+			}
+			return r
+		}
+		if err := c.flush(); err != nil {
+			r := writeErrReason(err)
+			c.close(r)
+			return r
+		}
+		if c.open <= 0 {
+			c.close(ReasonFinal)
+			return ReasonFinal
+		}
+	}
+}
+
+// writeErrReason classifies a failed write: a deadline means the client stopped reading.
+func writeErrReason(err error) Reason {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return ReasonSlowConsumer
+	}
+	return ReasonClientClosed
+}

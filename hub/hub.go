@@ -1,0 +1,334 @@
+// Package hub is a node's half of Herald: which of this node's connections hold which topics,
+// the stitch of history and live events, and the per-connection queues that carry frames to
+// sockets.
+//
+// Live events arrive from the engine through Deliver (the hub is the engine's herald.Sink).
+// For each topic with local subscribers the hub keeps the node's position (epoch and last
+// sequence delivered) and checks every live event against it through the event's Prev link:
+// an event that continues the chain is encoded once and queued on every subscriber; a
+// duplicate is dropped; a gap (a broker reconnect, a lost message) makes the hub read the
+// missing events from history before going on. So the node's stream of each topic is
+// gap-free and duplicate-free, whatever the engine.
+//
+// A new connection registers under the topic's lock at the node's position H, reads its
+// history from its cursor up to H, writes it, and then drains the live frames (all after H)
+// that queued meanwhile. History and live never overlap, so nothing needs deduplicating.
+//
+// Fan-out never waits on a socket: it appends a shared frame to each connection's bounded
+// queue; a connection whose queue exceeds its byte bound is closed as a slow consumer and
+// recovers through its cursor when it reconnects.
+//
+// A stream is written either by its HTTP handler goroutine (Conn.Run: HTTP/2, TLS, other
+// systems) or, for a hijacked plain HTTP/1.1 connection on Linux, by the hub's writer pool
+// (Conn.RunDetached): a few workers with non-blocking writes, a flusher goroutine only while
+// a socket is full, and epoll for client closes, so an idle stream holds no goroutine and no
+// buffer. See pool.go.
+package hub
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldpush/herald"
+)
+
+// Defaults for Options.
+const (
+	DefaultHeartbeat     = 15 * time.Second
+	DefaultRetry         = 2 * time.Second
+	DefaultMaxQueueBytes = 1 << 20
+	DefaultWriteTimeout  = 30 * time.Second
+	DefaultReadyWait     = time.Second
+	DefaultHistoryPage   = 500
+	DefaultSettle        = time.Second
+)
+
+// Options configure a Hub. Zero values take the defaults.
+type Options struct {
+	Engine   herald.Engine
+	Observer Observer
+	Logger   *slog.Logger
+	// Heartbeat is the idle interval after which a stream gets a heartbeat.
+	Heartbeat time.Duration
+	// HeartbeatEvent, when set, sends heartbeats as events of that name with a small JSON
+	// data instead of comment lines.
+	HeartbeatEvent string
+	// Retry is the reconnect delay sent to clients in the "retry:" field.
+	Retry time.Duration
+	// MaxLifetime ends streams after this long, jittered by ±10%; 0 means never.
+	MaxLifetime time.Duration
+	// MaxQueueBytes bounds each connection's queue of unwritten frames.
+	MaxQueueBytes int
+	// WriteTimeout bounds one write to a client.
+	WriteTimeout time.Duration
+	// ReadyWait is how long Open waits for the engine before a stream is committed anyway.
+	ReadyWait time.Duration
+	// HistoryPage is how many events one history read fetches.
+	HistoryPage int
+	// Settle is when, after a topic's engine subscription became active, the hub reads its
+	// history once more: on a broker cluster, interest reaches the other servers a moment
+	// after Subscribe returns, and an event published in that moment would otherwise wait
+	// for the next one to be noticed.
+	Settle time.Duration
+	// Presence, when set, is told when a stream joins its topics (once it is live) and when
+	// it leaves them.
+	Presence PresenceTracker
+}
+
+// PresenceTracker follows which users hold which topics on this node. Calls must not block.
+type PresenceTracker interface {
+	// Join is called when a stream of user ("" for anonymous) starts receiving topics.
+	Join(user string, topics []herald.Topic)
+	// Leave is called once for every Join, when the stream ends.
+	Leave(user string, topics []herald.Topic)
+}
+
+// Hub is one node's set of topics and connections.
+type Hub struct {
+	opts   Options
+	engine herald.Engine
+	obs    Observer
+	log    *slog.Logger
+	seed   maphash.Seed
+
+	shards [numShards]topicShard
+	conns  [numShards]connShard
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	draining atomic.Bool
+	wg       sync.WaitGroup
+
+	heartbeat atomic.Pointer[frame]
+
+	poolOnce sync.Once
+	pool     *pool // the writer pool for detached streams; nil until CanDetach started it
+}
+
+const numShards = 64
+
+type topicShard struct {
+	mu     sync.Mutex
+	topics map[herald.Topic]*topic
+}
+
+type connShard struct {
+	mu    sync.Mutex
+	conns map[*Conn]struct{}
+}
+
+// New returns a hub for opts.Engine. Call Start to attach it to the engine.
+func New(opts Options) *Hub {
+	if opts.Observer == nil {
+		opts.Observer = NopObserver{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
+	if opts.Retry <= 0 {
+		opts.Retry = DefaultRetry
+	}
+	if opts.MaxQueueBytes <= 0 {
+		opts.MaxQueueBytes = DefaultMaxQueueBytes
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
+	}
+	if opts.ReadyWait <= 0 {
+		opts.ReadyWait = DefaultReadyWait
+	}
+	if opts.HistoryPage <= 0 {
+		opts.HistoryPage = DefaultHistoryPage
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = DefaultSettle
+	}
+	h := &Hub{opts: opts, engine: opts.Engine, obs: opts.Observer, log: opts.Logger, seed: maphash.MakeSeed()}
+	for i := range h.shards {
+		h.shards[i].topics = make(map[herald.Topic]*topic)
+		h.conns[i].conns = make(map[*Conn]struct{})
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.heartbeat.Store(newHeartbeatFrame(opts.HeartbeatEvent, time.Now().UnixNano()))
+	return h
+}
+
+// Start attaches the hub to its engine and starts housekeeping (heartbeats, lifetimes).
+func (h *Hub) Start(ctx context.Context) error {
+	if err := h.engine.Start(ctx, h); err != nil {
+		return err
+	}
+	h.wg.Add(1)
+	go h.housekeep()
+	return nil
+}
+
+// Close stops housekeeping and ends every stream at once with ReasonShutdown. It does not
+// close the engine.
+func (h *Hub) Close() {
+	h.draining.Store(true)
+	h.poolOnce.Do(func() {}) // no pool starts after this
+	h.eachConn(func(c *Conn) { c.close(ReasonShutdown) })
+	if h.pool != nil {
+		h.pool.shutdown() // waits until the pool has ended every detached stream
+	}
+	h.cancel()
+	h.wg.Wait()
+}
+
+// Drain ends every stream at a random moment within window, so clients reconnect (to other
+// nodes) spread out rather than all at once, and makes new streams end right after they
+// open. It returns when every stream ended or ctx is done.
+func (h *Hub) Drain(ctx context.Context, window time.Duration) {
+	h.draining.Store(true)
+	var timers []*time.Timer
+	h.eachConn(func(c *Conn) {
+		d := time.Duration(0)
+		if window > 0 {
+			d = rand.N(window)
+		}
+		timers = append(timers, time.AfterFunc(d, func() { c.close(ReasonShutdown) }))
+	})
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for h.Conns() > 0 {
+		select {
+		case <-ctx.Done():
+			h.eachConn(func(c *Conn) { c.close(ReasonShutdown) })
+			return
+		case <-tick.C:
+		}
+	}
+	for _, t := range timers {
+		t.Stop()
+	}
+}
+
+// Conns returns the number of live streams on this node.
+func (h *Hub) Conns() int {
+	n := 0
+	for i := range h.conns {
+		s := &h.conns[i]
+		s.mu.Lock()
+		n += len(s.conns)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Topics returns the number of topics with subscribers on this node.
+func (h *Hub) Topics() int {
+	n := 0
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.Lock()
+		n += len(s.topics)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// HasSubscribers reports whether this node has a stream on topic.
+func (h *Hub) HasSubscribers(name herald.Topic) bool {
+	s := h.shard(name)
+	s.mu.Lock()
+	t := s.topics[name]
+	s.mu.Unlock()
+	if t == nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.subs) > 0
+}
+
+func (h *Hub) shard(name herald.Topic) *topicShard {
+	return &h.shards[maphash.String(h.seed, string(name))%numShards]
+}
+
+func (h *Hub) connShard(c *Conn) *connShard {
+	return &h.conns[c.id%numShards]
+}
+
+func (h *Hub) addConn(c *Conn) {
+	s := h.connShard(c)
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (h *Hub) removeConn(c *Conn) {
+	s := h.connShard(c)
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// eachConn calls f for every live stream; f must not block.
+func (h *Hub) eachConn(f func(*Conn)) {
+	for i := range h.conns {
+		s := &h.conns[i]
+		s.mu.Lock()
+		cs := make([]*Conn, 0, len(s.conns))
+		for c := range s.conns {
+			cs = append(cs, c)
+		}
+		s.mu.Unlock()
+		for _, c := range cs {
+			f(c)
+		}
+	}
+}
+
+// housekeep sends heartbeats to idle streams and ends streams past their lifetime.
+func (h *Hub) housekeep() {
+	defer h.wg.Done()
+	tick := time.Second
+	if h.opts.Heartbeat < 2*tick {
+		tick = h.opts.Heartbeat / 2
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case now := <-t.C:
+			nowNs := now.UnixNano()
+			if h.opts.HeartbeatEvent != "" {
+				h.heartbeat.Store(newHeartbeatFrame(h.opts.HeartbeatEvent, nowNs))
+			}
+			hb := h.heartbeat.Load()
+			idle := nowNs - int64(h.opts.Heartbeat)
+			h.eachConn(func(c *Conn) {
+				if c.deadline != 0 && nowNs >= c.deadline {
+					c.close(ReasonLifetime)
+					return
+				}
+				if c.lastWrite.Load() <= idle {
+					c.lastWrite.Store(nowNs)
+					c.enqueue(hb, -1)
+				}
+			})
+		}
+	}
+}
+
+// lifetimeDeadline returns the jittered end of a stream started at now, or 0.
+func (h *Hub) lifetimeDeadline(now time.Time) int64 {
+	if h.opts.MaxLifetime <= 0 {
+		return 0
+	}
+	jitter := time.Duration(rand.Int64N(int64(h.opts.MaxLifetime)/5+1)) - h.opts.MaxLifetime/10
+	return now.Add(h.opts.MaxLifetime + jitter).UnixNano()
+}
+
+var _ herald.Sink = (*Hub)(nil)

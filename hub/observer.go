@@ -1,0 +1,74 @@
+package hub
+
+import "time"
+
+// Reason says why a stream ended. The same values label the
+// herald_disconnects_total metric and the connection-end log line.
+type Reason uint8
+
+// Close reasons.
+const (
+	ReasonClientClosed Reason = iota // the client went away
+	ReasonLifetime                   // the configured max lifetime passed
+	ReasonSlowConsumer               // the connection's queue bound was hit
+	ReasonShutdown                   // the node is draining
+	ReasonFinal                      // every topic of the stream was closed by a final event
+	ReasonError                      // a write failed or the engine could not serve the stream
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"client_closed", "lifetime", "slow_consumer", "shutdown", "final", "error"}
+
+// String returns the reason's label value, e.g. "slow_consumer".
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// Reasons lists every close reason, for metric initialisation.
+func Reasons() []Reason {
+	rs := make([]Reason, numReasons)
+	for i := range rs {
+		rs[i] = Reason(i)
+	}
+	return rs
+}
+
+// ConnInfo describes an ended connection for observers.
+type ConnInfo struct {
+	User     string // token subject, "" when anonymous
+	Topics   int
+	Bytes    int64 // bytes written to the client
+	Events   int64 // events delivered
+	Duration time.Duration
+	Reason   Reason
+}
+
+// Observer receives the hub's events for metrics and logs. Methods are called on hot paths and
+// must be cheap and non-blocking. NopObserver is a valid do-nothing implementation.
+type Observer interface {
+	// ConnOpened is called when a stream starts.
+	ConnOpened()
+	// ConnClosed is called once when a stream ends.
+	ConnClosed(info ConnInfo)
+	// Delivered is called after a write that carried n events to one connection; latency
+	// holds, for each event, the time from its acceptance (or the publisher's send time when
+	// it gave one) to the write, in nanoseconds. The slice is reused after the call.
+	Delivered(n int, latency []int64)
+	// Replayed is called with the number of history events sent to a new or resumed stream.
+	Replayed(n int)
+	// Reset is called when a stream is sent an "event: reset"; reason is "expired", "epoch",
+	// "malformed" or "mismatch".
+	Reset(reason string)
+}
+
+// NopObserver ignores everything.
+type NopObserver struct{}
+
+func (NopObserver) ConnOpened()            {}
+func (NopObserver) ConnClosed(ConnInfo)    {}
+func (NopObserver) Delivered(int, []int64) {}
+func (NopObserver) Replayed(int)           {}
+func (NopObserver) Reset(string)           {}

@@ -1,0 +1,460 @@
+package hub
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The writer pool drives detached streams: plain HTTP/1.1 connections that the HTTP layer
+// hijacked and handed over with RunDetached. An idle detached stream has no goroutine and no
+// buffer of its own — only its Conn, its (usually empty) queue and the kernel's socket.
+//
+// Ownership. At any moment at most one party writes a detached connection, and the scheduled
+// flag (under Conn.mu) says whether anybody does. enqueue and close set it and put the
+// connection on its worker's run queue when it was clear; the owner clears it only when it
+// finds the queue empty and the connection open. Owners are, in turn:
+//
+//   - a worker (one per GOMAXPROCS, chosen by connection id): it takes the queue, encodes the
+//     frames into its own buffer as one HTTP/1.1 chunk and writes it with one non-blocking
+//     write(2) through syscall.RawConn;
+//   - a flusher goroutine, only when that write would block (EAGAIN or a partial write): it
+//     copies the unwritten tail to Conn.pend, writes it with a blocking write under the
+//     write timeout, and hands the connection back to its worker's run queue.
+//
+// Ending. close marks the connection and schedules it; a flusher blocked in a write is
+// interrupted by a past deadline. The worker that next owns a closed connection ends it
+// exactly once: for final, lifetime and shutdown it writes what is queued and the chunked
+// terminator (best effort, non-blocking; never after a lost tail), then it removes the
+// connection from the poller, closes the socket and runs finish.
+//
+// Close detection needs no reader goroutine: one poller per hub (epoll on Linux) watches
+// every detached socket for the peer's close; see poller_linux.go.
+
+// chunkHead is the room reserved before a chunk's payload for its size line: eight hex digits
+// (leading zeros are valid chunk-size syntax) and CRLF, filled in once the size is known.
+const chunkHead = len(chunkRoom)
+
+// chunkRoom is what a chunk's size line holds until it is filled in.
+const chunkRoom = "00000000\r\n"
+
+// chunkEnd ends a chunked body.
+const chunkEnd = "0\r\n\r\n"
+
+// pool is a hub's writer pool and poller.
+type pool struct {
+	h       *Hub
+	workers []*worker
+	poll    *poller
+	stop    chan struct{}
+	wg      sync.WaitGroup // workers and the poller goroutine
+
+	mu     sync.Mutex
+	closed bool           // no more detaches
+	conns  sync.WaitGroup // detached connections not yet ended
+}
+
+// worker is one writer of the pool with its run queue and its own write buffers.
+type worker struct {
+	p     *pool
+	mu    sync.Mutex
+	q     []*Conn // run queue, guarded by mu
+	spare []*Conn // the other run queue slice; they alternate
+	wake  chan struct{}
+
+	// Owned by the worker goroutine.
+	rw   rawWriter
+	ents []entry
+	buf  []byte
+	lat  []int64
+}
+
+func newPool(h *Hub) (*pool, error) {
+	pl, err := newPoller(h)
+	if err != nil {
+		return nil, err
+	}
+	p := &pool{h: h, poll: pl, stop: make(chan struct{})}
+	n := max(runtime.GOMAXPROCS(0), 1)
+	for range n {
+		w := &worker{p: p, wake: make(chan struct{}, 1)}
+		p.workers = append(p.workers, w)
+		p.wg.Add(1)
+		go w.run()
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		pl.run()
+	}()
+	return p, nil
+}
+
+// shutdown waits until every detached connection has ended (the caller closed them), then
+// stops the workers and the poller.
+func (p *pool) shutdown() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.conns.Wait()
+	close(p.stop)
+	p.poll.wakeup()
+	p.wg.Wait()
+	p.poll.close()
+}
+
+func (p *pool) worker(c *Conn) *worker { return p.workers[c.id%uint64(len(p.workers))] }
+
+// scheduleLocked hands a pooled connection to its worker unless somebody owns it already.
+func (c *Conn) scheduleLocked() {
+	if c.scheduled {
+		return
+	}
+	c.scheduled = true
+	c.h.pool.worker(c).push(c)
+}
+
+// push puts c on the run queue. It never blocks: the queue is a slice, the wake channel a
+// one-slot signal.
+func (w *worker) push(c *Conn) {
+	w.mu.Lock()
+	w.q = append(w.q, c)
+	first := len(w.q) == 1
+	w.mu.Unlock()
+	if first {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *worker) run() {
+	defer w.p.wg.Done()
+	for {
+		select {
+		case <-w.wake:
+		case <-w.p.stop:
+			return
+		}
+		for {
+			w.mu.Lock()
+			if len(w.q) == 0 {
+				w.mu.Unlock()
+				break
+			}
+			q := w.q
+			w.q = w.spare[:0]
+			w.mu.Unlock()
+			for i, c := range q {
+				w.serve(c)
+				q[i] = nil
+			}
+			if cap(q) > 4096 {
+				q = nil
+			}
+			w.spare = q
+		}
+	}
+}
+
+// maxRounds bounds the writes one connection gets before the worker moves on to the others.
+const maxRounds = 4
+
+// serve writes what c has queued; the worker owns c.
+func (w *worker) serve(c *Conn) {
+	for range maxRounds {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			w.end(c)
+			return
+		}
+		if len(c.q) == 0 {
+			c.scheduled = false
+			if cap(c.q) > 16 {
+				c.q = nil // let a burst's queue go; an idle connection holds none
+			}
+			c.mu.Unlock()
+			return
+		}
+		w.ents = append(w.ents[:0], c.q...)
+		clear(c.q)
+		c.q = c.q[:0]
+		c.qBytes = 0
+		c.mu.Unlock()
+		if !w.write(c) {
+			return // a flusher owns c now
+		}
+	}
+	w.push(c) // still owned (scheduled): back of the queue, for fairness
+}
+
+// write encodes w.ents as one chunk and writes it without blocking. It reports false when
+// the write would block and a flusher took c over.
+func (w *worker) write(c *Conn) bool {
+	now := time.Now()
+	nowNs := now.UnixNano()
+	b, lat, n := c.encode(append(w.buf[:0], chunkRoom...), w.lat[:0], w.ents, nowNs)
+	w.lat = lat
+	clear(w.ents)
+	if cap(w.ents) > 4096 {
+		w.ents = nil
+	}
+	if len(b) == chunkHead {
+		return true
+	}
+	b = sealChunk(b)
+	written, err := w.rw.write(c.raw, b)
+	if cap(b) <= 64<<10 {
+		w.buf = b[:0]
+	} else {
+		w.buf = nil
+	}
+	c.bytes += int64(written)
+	if err != nil {
+		c.close(ReasonClientClosed)
+		return true
+	}
+	c.lastWrite.Store(nowNs)
+	if n > 0 {
+		c.evs += int64(n)
+		c.h.obs.Delivered(n, lat)
+	}
+	if c.open <= 0 {
+		c.close(ReasonFinal)
+	}
+	if written < len(b) {
+		// Never lose the tail: it is the only copy of these bytes.
+		c.pend = append([]byte(nil), b[written:]...)
+		c.mu.Lock()
+		c.flushing = true
+		c.mu.Unlock()
+		go c.flushPending()
+		return false
+	}
+	return true
+}
+
+// sealChunk fills in the size line reserved at the start of b and ends the chunk.
+func sealChunk(b []byte) []byte {
+	putChunkSize(b, len(b)-chunkHead)
+	return append(b, '\r', '\n')
+}
+
+// putChunkSize writes the size line of a chunk of size bytes into b[:chunkHead].
+func putChunkSize(b []byte, size int) {
+	const hex = "0123456789abcdef"
+	for i := 7; i >= 0; i-- {
+		b[i] = hex[size&0xf]
+		size >>= 4
+	}
+	b[8], b[9] = '\r', '\n'
+}
+
+// flushPending writes c.pend with a blocking write under the write timeout, then hands c
+// back to its worker. It runs in its own goroutine, only while a client is slow to read.
+func (c *Conn) flushPending() {
+	now := time.Now()
+	_ = c.nc.SetWriteDeadline(now.Add(c.h.opts.WriteTimeout))
+	// Checked after setting the deadline: a close that raced with it either set its past
+	// deadline after ours or is seen here.
+	c.mu.Lock()
+	abort := c.closed && c.reason != ReasonFinal
+	c.mu.Unlock()
+	if !abort {
+		n, err := c.nc.Write(c.pend)
+		c.bytes += int64(n)
+		if err != nil {
+			c.close(writeErrReason(err))
+		} else {
+			c.pend = nil
+			c.lastWrite.Store(time.Now().UnixNano())
+		}
+	}
+	c.mu.Lock()
+	_ = c.nc.SetWriteDeadline(time.Time{})
+	c.flushing = false
+	c.h.pool.worker(c).push(c) // still scheduled: the worker owns it next
+	c.mu.Unlock()
+}
+
+// graceful reports whether a stream that ends for r gets its queue and the chunked
+// terminator: the client is reading, and a clean end tells it so.
+func graceful(r Reason) bool {
+	return r == ReasonFinal || r == ReasonLifetime || r == ReasonShutdown
+}
+
+// end finishes a closed pooled connection; the worker owns it and nobody else ever will.
+func (w *worker) end(c *Conn) {
+	c.mu.Lock()
+	r := c.reason
+	w.ents = append(w.ents[:0], c.q...)
+	clear(c.q)
+	c.q, c.qBytes = nil, 0
+	c.mu.Unlock()
+	if graceful(r) && len(c.pend) == 0 {
+		b := w.buf[:0]
+		if r != ReasonFinal && c.open > 0 {
+			var n int
+			b, w.lat, n = c.encode(append(b, chunkRoom...), w.lat[:0], w.ents, time.Now().UnixNano())
+			if len(b) > chunkHead {
+				b = sealChunk(b)
+				c.evs += int64(n)
+			} else {
+				b = b[:0]
+			}
+		}
+		b = append(b, chunkEnd...)
+		n, _ := w.rw.write(c.raw, b) // best effort: the socket is closed next in any case
+		c.bytes += int64(n)
+		w.buf = b[:0]
+	}
+	clear(w.ents)
+	c.pend = nil
+	w.p.detachEnd(c, r)
+}
+
+// detachEnd closes a detached connection's socket and reports its end.
+func (p *pool) detachEnd(c *Conn, r Reason) {
+	p.poll.remove(c)
+	_ = c.nc.Close()
+	c.finish(r)
+	p.conns.Done()
+}
+
+// CanDetach reports whether RunDetached can hand streams to the writer pool here (Linux,
+// with epoll). It starts the pool on first use.
+func (h *Hub) CanDetach() bool {
+	h.poolOnce.Do(func() {
+		p, err := newPool(h)
+		if err != nil {
+			h.log.Warn("writer pool unavailable; every stream keeps its own goroutine", "err", err)
+			return
+		}
+		h.pool = p
+	})
+	return h.pool != nil
+}
+
+// RunDetached serves the stream on nc, a hijacked plain HTTP/1.1 connection, and takes
+// ownership of nc. head is the HTTP response head, sent with the first bytes of the body;
+// the body is chunked. The preamble and history are written here, in the caller's
+// goroutine, with blocking writes. Then the connection is handed to the writer pool and
+// RunDetached returns (r undefined, detached true): the pool ends the stream later, closes nc
+// and reports the end to the observer. If the stream ends during the setup instead, it returns
+// why, with detached false, nc closed. CanDetach must have reported true.
+func (c *Conn) RunDetached(nc net.Conn, head []byte) (r Reason, detached bool) {
+	h := c.h
+	p := h.pool
+	sc, ok := nc.(syscall.Conn)
+	var err error
+	if ok {
+		c.raw, err = sc.SyscallConn()
+	}
+	if p == nil || !ok || err != nil {
+		st := &chunkedStream{nc: nc, head: head}
+		r = c.Run(c.done, st)
+		st.end(r)
+		return r, false
+	}
+	c.nc = nc
+	st := &chunkedStream{nc: nc, head: head}
+	c.stream = st
+	c.start = time.Now()
+	h.obs.ConnOpened()
+	// Watch for the peer's close from the start: after the hijack nothing else does.
+	if err := p.poll.add(c); err != nil {
+		h.log.Warn("poller add failed", "err", err)
+		c.close(ReasonError)
+	}
+	r, live := c.setup(c.done)
+	if live {
+		p.mu.Lock()
+		if !p.closed {
+			p.conns.Add(1)
+			detached = true
+		}
+		p.mu.Unlock()
+	}
+	if detached {
+		c.wbuf, c.lat, c.wq = nil, nil, nil
+		c.mu.Lock()
+		// The setup's deadlines must not fail the pool's non-blocking writes. A close that
+		// already interrupted the setup is seen below and ends the stream through the pool,
+		// which may then write the terminator.
+		_ = nc.SetWriteDeadline(time.Time{})
+		c.stream = nil
+		c.pooled = true
+		if len(c.q) > 0 || c.closed {
+			c.scheduleLocked()
+		}
+		c.mu.Unlock()
+		return 0, true
+	}
+	if live {
+		r = ReasonShutdown
+	}
+	p.poll.remove(c)
+	c.finish(r)
+	st.end(r)
+	return r, false
+}
+
+// chunkedStream writes a stream's setup (and, without the pool, its whole life) to a
+// hijacked HTTP/1.1 connection as chunks, with blocking writes.
+type chunkedStream struct {
+	nc          net.Conn
+	head        []byte // the response head, sent with the first write
+	mu          sync.Mutex
+	interrupted bool
+	failed      bool
+}
+
+func (s *chunkedStream) Write(p []byte, deadline time.Time) error {
+	s.mu.Lock()
+	if s.interrupted {
+		s.mu.Unlock()
+		return errInterrupted
+	}
+	_ = s.nc.SetWriteDeadline(deadline)
+	s.mu.Unlock()
+	size := make([]byte, chunkHead)
+	putChunkSize(size, len(p))
+	bufs := net.Buffers{s.head, size, p, []byte("\r\n")}
+	s.head = nil
+	if _, err := bufs.WriteTo(s.nc); err != nil {
+		s.failed = true
+		return err
+	}
+	return nil
+}
+
+func (s *chunkedStream) Interrupt() {
+	s.mu.Lock()
+	s.interrupted = true
+	_ = s.nc.SetWriteDeadline(aLongTimeAgo)
+	s.mu.Unlock()
+}
+
+// end closes the connection, first ending the body cleanly when r is graceful.
+func (s *chunkedStream) end(r Reason) {
+	if graceful(r) && !s.failed {
+		_ = s.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		if s.head != nil {
+			_, _ = s.nc.Write(append(s.head, chunkEnd...))
+		} else {
+			_, _ = s.nc.Write([]byte(chunkEnd))
+		}
+	}
+	_ = s.nc.Close()
+}
+
+var errInterrupted = errors.New("hub: stream interrupted")
