@@ -1,0 +1,370 @@
+package presence
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/hub"
+)
+
+// Defaults for Options.
+const (
+	// DefaultHeartbeat is how often a node rewrites all of its shares.
+	DefaultHeartbeat = 5 * time.Second
+	// DefaultTTL is how long a share lives without a rewrite: the bound within which a dead
+	// node's users leave presence.
+	DefaultTTL = 15 * time.Second
+	// DefaultTimeout bounds one write or read of the store.
+	DefaultTimeout = 5 * time.Second
+)
+
+// Event names of join and leave events.
+const (
+	JoinEvent  herald.EventName = "join"
+	LeaveEvent herald.EventName = "leave"
+)
+
+// Options configure a Tracker.
+type Options struct {
+	// Store is the cluster-wide presence store (the engine's). Required.
+	Store herald.PresenceStore
+	// Node names this node in the store; empty means a random id. Nodes must differ.
+	Node string
+	// Heartbeat is how often every share is rewritten; 0 means DefaultHeartbeat.
+	Heartbeat time.Duration
+	// TTL is how long a share lives without a rewrite; 0 means DefaultTTL. It must exceed
+	// Heartbeat (New makes it at least twice the heartbeat).
+	TTL time.Duration
+	// Events reports whether a topic wants join and leave events; nil means none does.
+	Events func(herald.Topic) bool
+	// Publish publishes join and leave events (the engine's Publish). Required with Events.
+	Publish func(ctx context.Context, msgs []herald.Message) ([]herald.Event, error)
+	// Logger receives the tracker's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Tracker is one node's presence: it implements hub.PresenceTracker. Create it with New,
+// run it with Start, stop it with Close (goodbye) or Abandon (as if the node died).
+type Tracker struct {
+	opts Options
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	topics map[herald.Topic]map[string]int // topic → user → local connections
+	users  map[string]int                  // named user → local connections
+	dirtyT map[herald.Topic]struct{}
+	dirtyU map[string]struct{}
+	// changed holds (topic, user) pairs whose presence changed since the last write, with
+	// whether the user held the topic on this node before the first change.
+	changed map[pair]bool
+
+	kick   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	closed bool
+	start  sync.Once
+}
+
+type pair struct {
+	topic herald.Topic
+	user  string
+}
+
+var _ hub.PresenceTracker = (*Tracker)(nil)
+
+// New returns a tracker; call Start to begin writing to the store.
+func New(opts Options) (*Tracker, error) {
+	if opts.Store == nil {
+		return nil, errors.New("presence: no store")
+	}
+	if opts.Events != nil && opts.Publish == nil {
+		return nil, errors.New("presence: join and leave events need Options.Publish")
+	}
+	if opts.Node == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		opts.Node = hex.EncodeToString(b[:])
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = DefaultTTL
+	}
+	if opts.TTL < 2*opts.Heartbeat {
+		opts.TTL = 2 * opts.Heartbeat
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Tracker{
+		opts:    opts,
+		log:     opts.Logger,
+		topics:  make(map[herald.Topic]map[string]int),
+		users:   make(map[string]int),
+		dirtyT:  make(map[herald.Topic]struct{}),
+		dirtyU:  make(map[string]struct{}),
+		changed: make(map[pair]bool),
+		kick:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}, nil
+}
+
+// Node returns the tracker's node id in the store.
+func (t *Tracker) Node() string { return t.opts.Node }
+
+// TTL returns the effective share TTL: the bound within which a dead node leaves presence.
+func (t *Tracker) TTL() time.Duration { return t.opts.TTL }
+
+// Start runs the writer until Close or Abandon.
+func (t *Tracker) Start() {
+	t.start.Do(func() { go t.run() })
+}
+
+// Join records a live stream of user on topics; it never blocks.
+func (t *Tracker) Join(user string, topics []herald.Topic) { t.change(user, topics, 1) }
+
+// Leave records the end of a stream recorded by Join; it never blocks.
+func (t *Tracker) Leave(user string, topics []herald.Topic) { t.change(user, topics, -1) }
+
+func (t *Tracker) change(user string, topics []herald.Topic, d int) {
+	t.mu.Lock()
+	for _, name := range topics {
+		m := t.topics[name]
+		if m == nil {
+			m = make(map[string]int)
+			t.topics[name] = m
+		}
+		before := m[user]
+		if n := before + d; n > 0 {
+			m[user] = n
+		} else {
+			delete(m, user)
+			if len(m) == 0 {
+				delete(t.topics, name)
+			}
+		}
+		t.dirtyT[name] = struct{}{}
+		if user != "" && t.opts.Events != nil && t.opts.Events(name) {
+			p := pair{name, user}
+			if _, ok := t.changed[p]; !ok {
+				t.changed[p] = before > 0
+			}
+		}
+	}
+	if user != "" {
+		if n := t.users[user] + d; n > 0 {
+			t.users[user] = n
+		} else {
+			delete(t.users, user)
+		}
+		t.dirtyU[user] = struct{}{}
+	}
+	t.mu.Unlock()
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Local returns this node's connections on topic.
+func (t *Tracker) Local(topic herald.Topic) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, c := range t.topics[topic] {
+		n += c
+	}
+	return n
+}
+
+// Topic returns topic's cluster-wide presence.
+func (t *Tracker) Topic(ctx context.Context, topic herald.Topic) (herald.TopicPresence, error) {
+	tp, err := t.opts.Store.TopicPresence(ctx, topic)
+	if err != nil {
+		return tp, fmt.Errorf("presence of topic %q: %w", topic, err)
+	}
+	return tp, nil
+}
+
+// User returns user's cluster-wide connections.
+func (t *Tracker) User(ctx context.Context, user string) (int, error) {
+	n, err := t.opts.Store.UserPresence(ctx, user)
+	if err != nil {
+		return 0, fmt.Errorf("presence of user %q: %w", user, err)
+	}
+	return n, nil
+}
+
+// Online reports whether topic has a subscriber on any node: from local counts when this
+// node has one, else from the store (which lags a join on another node by that node's
+// write round trip).
+func (t *Tracker) Online(ctx context.Context, topic herald.Topic) (bool, error) {
+	if t.Local(topic) > 0 {
+		return true, nil
+	}
+	tp, err := t.Topic(ctx, topic)
+	return tp.Connections > 0, err
+}
+
+// Close removes this node's shares from the store (goodbye) and stops the writer.
+func (t *Tracker) Close() {
+	t.halt()
+	t.mu.Lock()
+	u := herald.PresenceUpdate{Topics: make(map[herald.Topic]map[string]int), Users: make(map[string]int)}
+	for name := range t.topics {
+		u.Topics[name] = nil
+	}
+	for name := range t.dirtyT {
+		u.Topics[name] = nil
+	}
+	for user := range t.users {
+		u.Users[user] = 0
+	}
+	for user := range t.dirtyU {
+		u.Users[user] = 0
+	}
+	t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	if err := t.opts.Store.UpdatePresence(ctx, t.opts.Node, u, t.opts.TTL); err != nil {
+		t.log.Warn("presence: goodbye failed; this node's shares expire within the TTL", "err", err, "ttl", t.opts.TTL)
+	}
+}
+
+// Abandon stops the writer without removing anything, as if the node had died: its shares
+// expire within the TTL. Tests use it.
+func (t *Tracker) Abandon() { t.halt() }
+
+func (t *Tracker) halt() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	t.mu.Unlock()
+	close(t.stop)
+	t.start.Do(func() { close(t.done) }) // never started: no writer to wait for
+	<-t.done
+}
+
+// run is the writer: it writes dirty shares when woken and all shares every heartbeat.
+func (t *Tracker) run() {
+	defer close(t.done)
+	tick := time.NewTicker(t.opts.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-t.kick:
+			t.write(false)
+		case <-tick.C:
+			t.write(true)
+		}
+	}
+}
+
+// write sends the dirty shares (all shares when full) and then the join and leave events
+// those changes call for.
+func (t *Tracker) write(full bool) {
+	t.mu.Lock()
+	u := herald.PresenceUpdate{Topics: make(map[herald.Topic]map[string]int), Users: make(map[string]int)}
+	addTopic := func(name herald.Topic) {
+		m := t.topics[name]
+		cp := make(map[string]int, len(m))
+		for k, v := range m {
+			cp[k] = v
+		}
+		u.Topics[name] = cp
+	}
+	for name := range t.dirtyT {
+		addTopic(name)
+	}
+	for user := range t.dirtyU {
+		u.Users[user] = t.users[user]
+	}
+	if full {
+		for name := range t.topics {
+			addTopic(name)
+		}
+		for user, n := range t.users {
+			u.Users[user] = n
+		}
+	}
+	clear(t.dirtyT)
+	clear(t.dirtyU)
+	var joins, leaves []pair
+	for p, before := range t.changed {
+		now := t.topics[p.topic][p.user] > 0
+		switch {
+		case !before && now:
+			joins = append(joins, p)
+		case before && !now:
+			leaves = append(leaves, p)
+		}
+	}
+	clear(t.changed)
+	t.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	// Joins: was the user anywhere before this node's share says so?
+	var msgs []herald.Message
+	for _, p := range joins {
+		tp, err := t.opts.Store.TopicPresence(ctx, p.topic)
+		if err != nil {
+			t.log.Warn("presence: read before join", "topic", p.topic, "err", err)
+			continue
+		}
+		if tp.Users[p.user] == 0 {
+			msgs = append(msgs, eventMessage(p, JoinEvent))
+		}
+	}
+	if len(u.Topics) > 0 || len(u.Users) > 0 {
+		if err := t.opts.Store.UpdatePresence(ctx, t.opts.Node, u, t.opts.TTL); err != nil {
+			t.log.Warn("presence: write failed; retrying at the next heartbeat", "err", err)
+			t.mu.Lock()
+			for name := range u.Topics {
+				t.dirtyT[name] = struct{}{}
+			}
+			for user := range u.Users {
+				t.dirtyU[user] = struct{}{}
+			}
+			t.mu.Unlock()
+		}
+	}
+	for _, p := range leaves {
+		tp, err := t.opts.Store.TopicPresence(ctx, p.topic)
+		if err != nil {
+			t.log.Warn("presence: read after leave", "topic", p.topic, "err", err)
+			continue
+		}
+		if tp.Users[p.user] == 0 {
+			msgs = append(msgs, eventMessage(p, LeaveEvent))
+		}
+	}
+	for _, m := range msgs {
+		// One message per call: a closed topic must not stop the others.
+		if _, err := t.opts.Publish(ctx, []herald.Message{m}); err != nil && !errors.Is(err, herald.ErrTopicClosed) {
+			t.log.Warn("presence: publish "+string(m.Name)+" event", "topic", m.Topic, "err", err)
+		}
+	}
+}
+
+func eventMessage(p pair, name herald.EventName) herald.Message {
+	data, _ := json.Marshal(struct {
+		User string `json:"user"`
+	}{p.user})
+	return herald.Message{Topic: p.topic, Name: name, Data: data, SentTime: time.Now().UnixNano()}
+}
