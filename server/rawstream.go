@@ -1,0 +1,51 @@
+package server
+
+import (
+	"bytes"
+	"net/http"
+	"time"
+
+	"github.com/heraldpush/herald/hub"
+)
+
+// detachable reports whether a stream request may leave net/http for the hub's writer pool:
+// a plain (not TLS) HTTP/1.1 GET, with Config.NoHijack unset, where the pool runs (Linux).
+// HTTP/2 streams share their connection and TLS needs its own writer, so both stay on the
+// handler goroutine.
+func (s *Server) detachable(r *http.Request) bool {
+	return !s.cfg.NoHijack && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet &&
+		s.hub.CanDetach()
+}
+
+// serveDetached hijacks the connection and hands the stream to the hub, which writes the
+// response head below with its first bytes and then the body in HTTP/1.1 chunks, from the
+// handler goroutine for the setup and from its writer pool after that. It reports false,
+// having written nothing, when the connection cannot be hijacked; the caller then serves the
+// stream through net/http as usual. Once it reports true, release (the stream's connection
+// slots) is called when the stream ends, by the hub.
+func (s *Server) serveDetached(w http.ResponseWriter, c *hub.Conn, release func()) bool {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	// The connection ends with the stream: say so, so that nobody waits to reuse it.
+	h.Set("Connection", "close")
+	h.Set("Transfer-Encoding", "chunked")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = h.Write(&head)
+	head.WriteString("\r\n")
+	// The returned bufio.ReadWriter is dropped: a GET has nothing more to say, and the hub
+	// keeps no buffer for the connection.
+	nc, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		h.Del("Connection")
+		h.Del("Transfer-Encoding")
+		h.Del("Date")
+		return false
+	}
+	c.OnEnd(release)
+	c.RunDetached(nc, head.Bytes())
+	return true
+}

@@ -1,0 +1,252 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/hub"
+	"github.com/heraldpush/herald/server"
+	"github.com/heraldpush/herald/sse"
+)
+
+// rawStream is an SSE stream over a plain TCP connection, read by the test itself.
+type rawStream struct {
+	conn net.Conn
+	resp *http.Response
+	r    *sse.Reader
+}
+
+// dialStream opens path on g with a hand-written HTTP/1.1 request; setup, if not nil, runs on
+// the socket before the request is sent.
+func dialStream(t *testing.T, g *gateway, path string, setup func(*net.TCPConn), body func(io.Reader) io.Reader) *rawStream {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if setup != nil {
+		setup(conn.(*net.TCPConn))
+	}
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	var b io.Reader = resp.Body
+	if body != nil {
+		b = body(b)
+	}
+	r := sse.NewReader(b)
+	r.SetLimits(1<<20, 1<<20)
+	return &rawStream{conn: conn, resp: resp, r: r}
+}
+
+// detached skips a test of the writer pool when it does not run here.
+func detached(t *testing.T, g *gateway) {
+	t.Helper()
+	if g.srv.Config().NoHijack {
+		t.Skip("this is the goroutine-mode run; the writer-pool tests run in the default one")
+	}
+	if !g.srv.Hub().CanDetach() {
+		if runtime.GOOS == "linux" {
+			t.Fatal("the writer pool did not start on Linux: streams would silently fall back to goroutines")
+		}
+		t.Skip("no writer pool on " + runtime.GOOS)
+	}
+}
+
+// slowReader hands out at most n bytes per Read, pausing on the first reads, so the
+// server's socket fills up and its writes come back partial.
+type slowReader struct {
+	r     io.Reader
+	n     int
+	reads int
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	s.reads++
+	if s.reads == 1 {
+		time.Sleep(300 * time.Millisecond) // let the publisher fill every buffer on the way
+	}
+	return s.r.Read(p[:min(len(p), s.n)])
+}
+
+// smallSendBuffers gives accepted sockets a small send buffer, so that writes to a client
+// that reads slowly come back partial.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		c.(*net.TCPConn).SetWriteBuffer(8 << 10)
+	}
+	return c, err
+}
+
+// TestPartialWritesKeepTheirTail sends many large events to a client with a tiny receive
+// buffer that reads slowly: the pool's non-blocking writes come back partial and flushers
+// take over, and the client must still get every byte of every event, in order, in valid
+// chunked framing.
+func TestPartialWritesKeepTheirTail(t *testing.T) {
+	cfg := testConfig(server.Config{MaxQueueBytes: 64 << 20})
+	eng := memory.New(memory.Options{})
+	srv, err := server.New(cfg, eng, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Listener = smallSendBuffers{ts.Listener}
+	ts.Start()
+	t.Cleanup(func() { srv.Close(); ts.CloseClientConnections(); ts.Close(); eng.Close() })
+	g := &gateway{srv: srv, ts: ts, url: ts.URL, eng: eng}
+	detached(t, g)
+	s := dialStream(t, g, "/v1/events?topic=big", func(c *net.TCPConn) { c.SetReadBuffer(16 << 10) },
+		func(r io.Reader) io.Reader { return &slowReader{r: r, n: 1000} })
+	waitUntil(t, func() bool { return g.srv.Hub().Conns() == 1 })
+	const n = 300
+	payload := func(i int) string {
+		return fmt.Sprintf("%05d:", i) + strings.Repeat(string(rune('a'+i%26)), 32<<10)
+	}
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := range n {
+			g.publish(t, "big", "", payload(i), false)
+		}
+	}()
+	defer func() { <-published }()
+	for i := range n {
+		ev, err := s.r.Next()
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if want := payload(i); string(ev.Data) != want {
+			t.Fatalf("event %d: %d bytes starting %q, want %d bytes starting %q", i, len(ev.Data),
+				ev.Data[:min(len(ev.Data), 16)], len(want), want[:16])
+		}
+	}
+}
+
+// TestClientCloseIsDetectedPromptly closes detached clients' sockets and expects their
+// streams to leave the hub well within the heartbeat interval, and shows that idle detached
+// streams hold no goroutine each.
+func TestClientCloseIsDetectedPromptly(t *testing.T) {
+	g := newGateway(t, server.Config{Heartbeat: time.Minute})
+	detached(t, g)
+	before := runtime.NumGoroutine()
+	const n = 200
+	streams := make([]*rawStream, n)
+	for i := range streams {
+		streams[i] = dialStream(t, g, fmt.Sprintf("/v1/events?topic=idle:%d", i%7), nil, nil)
+	}
+	waitUntil(t, func() bool { return g.srv.Hub().Conns() == n })
+	if grew := runtime.NumGoroutine() - before; grew > n/4 {
+		t.Fatalf("%d goroutines more for %d idle streams; want none per stream", grew, n)
+	}
+	start := time.Now()
+	for _, s := range streams {
+		s.conn.Close()
+	}
+	waitUntil(t, func() bool { return g.srv.Hub().Conns() == 0 && g.srv.Hub().Topics() == 0 })
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("closes took %s to notice", d)
+	}
+}
+
+// TestNoFrameReachesAnotherClient opens and closes connections quickly, each on its own
+// topic, while events flow to every topic: file descriptors are reused all the time, and
+// no client may ever see another topic's event.
+func TestNoFrameReachesAnotherClient(t *testing.T) {
+	g := newGateway(t, server.Config{})
+	const topics = 16
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			k := i % topics
+			g.publish(t, fmt.Sprintf("fd:%d", k), "", fmt.Sprintf("%d-%d", k, i), false)
+		}
+	}()
+	var opened, bad atomic.Int64
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	var clients sync.WaitGroup
+	for k := range topics {
+		clients.Add(1)
+		go func() {
+			defer clients.Done()
+			for time.Now().Before(deadline) {
+				s := dialStream(t, g, fmt.Sprintf("/v1/events?topic=fd:%d", k), nil, nil)
+				s.conn.SetReadDeadline(time.Now().Add(waitFor))
+				ev, err := s.r.Next()
+				if err != nil {
+					s.conn.Close()
+					t.Errorf("topic %d: %v", k, err)
+					return
+				}
+				if !bytes.HasPrefix(ev.Data, fmt.Appendf(nil, "%d-", k)) {
+					bad.Add(1)
+					t.Errorf("client of fd:%d got %q", k, ev.Data)
+				}
+				opened.Add(1)
+				s.conn.Close()
+			}
+		}()
+	}
+	clients.Wait()
+	close(stop)
+	wg.Wait()
+	if opened.Load() < 100 {
+		t.Fatalf("only %d streams opened", opened.Load())
+	}
+	waitUntil(t, func() bool { return g.srv.Hub().Conns() == 0 })
+	t.Logf("%d streams opened and closed, %d misdelivered", opened.Load(), bad.Load())
+}
+
+// TestDetachedStreamEndsCleanly checks the chunked terminator after a final event and after
+// the stream's lifetime, so proxies and clients see a complete response.
+func TestDetachedStreamEndsCleanly(t *testing.T) {
+	g := newGateway(t, server.Config{MaxLifetime: 500 * time.Millisecond})
+	detached(t, g)
+	obs := g.srv.Hub()
+	for _, final := range []bool{true, false} {
+		s := dialStream(t, g, "/v1/events?topic=end:"+fmt.Sprint(final), nil, nil)
+		if s.resp.TransferEncoding == nil || s.resp.TransferEncoding[0] != "chunked" {
+			t.Fatalf("transfer encoding %v", s.resp.TransferEncoding)
+		}
+		waitUntil(t, func() bool { return obs.Conns() == 1 })
+		g.publish(t, "end:"+fmt.Sprint(final), "", "x", final)
+		s.conn.SetReadDeadline(time.Now().Add(waitFor))
+		if _, err := io.Copy(io.Discard, s.resp.Body); err != nil {
+			t.Fatalf("final=%v: body did not end cleanly: %v", final, err)
+		}
+		waitUntil(t, func() bool { return obs.Conns() == 0 })
+	}
+	_ = hub.ReasonFinal
+}

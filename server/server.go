@@ -1,0 +1,246 @@
+// Package server is Herald's HTTP face: the SSE endpoint, the publish API, health and
+// readiness, CORS, HTTP/2 (TLS with ALPN h2, and cleartext h2c), and graceful drain.
+//
+// A Server owns a hub.Hub bound to one herald.Engine. It never imports a broker client; the
+// command line picks and builds the engine.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/hub"
+	"github.com/heraldpush/herald/metrics"
+)
+
+// Options are the parts of a Server that are not configuration values.
+type Options struct {
+	Logger   *slog.Logger
+	Observer hub.Observer
+	// EngineName is reported in logs ("memory", "redis", "nats").
+	EngineName string
+	// Metrics, when set, observes the hub, serves GET /metrics and feeds the dashboard's
+	// stats topic. Observer is ignored then.
+	Metrics *metrics.Metrics
+	// PresenceUser, when set, names a stream's user for presence where no token does
+	// (tests, a trusted proxy's header); see server/presence.go.
+	PresenceUser func(*http.Request) string
+}
+
+// Server is a Herald gateway node.
+type Server struct {
+	cfg    Config
+	engine herald.Engine
+	hub    *hub.Hub
+	log    *slog.Logger
+	mux    *http.ServeMux
+	name   string
+	met    *metrics.Metrics
+	stop   context.CancelFunc
+	sec    *security      // authentication and limits (auth.go, limits.go)
+	pres   *presenceState // presence.go
+
+	mu       sync.Mutex
+	started  bool
+	draining bool
+}
+
+// New returns a server for cfg over engine. Call Start before serving requests.
+func New(cfg Config, engine herald.Engine, opts Options) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.EngineName == "" {
+		opts.EngineName = "custom"
+	}
+	s := &Server{cfg: cfg, engine: engine, log: opts.Logger, name: opts.EngineName, mux: http.NewServeMux(), met: opts.Metrics}
+	if opts.Metrics != nil {
+		opts.Observer = opts.Metrics
+	}
+	if s.sec, err = newSecurity(cfg, opts.Logger); err != nil { // security hook
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := s.setupPresence(opts); err != nil { // presence.go
+		return nil, err
+	}
+	s.hub = hub.New(hub.Options{
+		Engine:         engine,
+		Observer:       opts.Observer,
+		Logger:         opts.Logger,
+		Heartbeat:      cfg.Heartbeat,
+		HeartbeatEvent: cfg.HeartbeatEvent,
+		Retry:          cfg.Retry,
+		MaxLifetime:    cfg.MaxLifetime,
+		MaxQueueBytes:  cfg.MaxQueueBytes,
+		Presence:       s.presenceTracker(),
+	})
+	s.mux.HandleFunc("/v1/events", s.handleEvents)
+	s.mux.HandleFunc("/v1/publish", s.handlePublish)
+	s.mux.HandleFunc("/healthz", s.handleHealth)
+	s.mux.HandleFunc("/readyz", s.handleReady)
+	if s.met != nil {
+		s.mux.Handle("/metrics", s.met.Handler())
+	}
+	return s, nil
+}
+
+// Config returns the effective configuration (defaults filled in).
+func (s *Server) Config() Config { return s.cfg }
+
+// Hub returns the server's hub.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Handle mounts an extra handler (metrics, pages) on the server's mux.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Start attaches the hub to the engine.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return nil
+	}
+	if err := s.hub.Start(ctx); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+	s.started = true
+	s.startPresence() // presence.go
+	if s.met != nil {
+		sctx, stop := context.WithCancel(context.Background())
+		s.stop = stop
+		go s.runStats(sctx, s.met)
+	}
+	return nil
+}
+
+// Handler returns the HTTP handler with CORS and the admin-token guard applied.
+func (s *Server) Handler() http.Handler { return s.cors(s.adminGuard(s.mux)) }
+
+// Drain ends every stream spread over the configured drain window and waits for them (or
+// ctx). Readiness turns 503 at once so load balancers stop sending new clients.
+func (s *Server) Drain(ctx context.Context) {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	s.hub.Drain(ctx, s.cfg.Drain)
+}
+
+// Close ends every stream at once and stops the hub. It does not close the engine.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.stop != nil {
+		s.stop()
+	}
+	s.mu.Unlock()
+	s.hub.Close()
+	s.closePresence() // presence.go: goodbye after every stream left
+}
+
+// ListenAndServe serves on cfg.Addr until ctx is done, then stops accepting, drains the
+// streams over the drain window and returns nil. ready, if not nil, receives the bound
+// address once the listener is open.
+func (s *Server) ListenAndServe(ctx context.Context, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln, ready)
+}
+
+// Serve serves on ln until ctx is done, like ListenAndServe. It starts the server if Start
+// was not called.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr)) error {
+	if err := s.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		Protocols:         &protocols,
+		ReadHeaderTimeout: s.cfg.Limits.ReadHeaderTimeout, // security: slowloris
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          s.errorLog(), // security: tokens redacted
+	}
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("load TLS key pair: %w", err)
+		}
+		protocols.SetHTTP2(true)
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"}}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining streams", "window", s.cfg.Drain, "streams", s.hub.Conns())
+	// Stop accepting and end streams spread over the window; Shutdown returns once every
+	// handler (stream) has returned.
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Drain+10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.Drain(shutCtx)
+	}()
+	err := hs.Shutdown(shutCtx)
+	wg.Wait()
+	s.Close()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		writeError(w, http.StatusServiceUnavailable, "draining", "the node is shutting down")
+		return
+	}
+	if p, ok := s.engine.(herald.Pinger); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "engine_unavailable", "engine: "+err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "engine": s.name})
+}
