@@ -1,0 +1,66 @@
+package natsengine
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/engine/enginetest"
+	"github.com/heraldpush/herald/internal/testserver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// newEngine returns an engine on url with retention ret, closed when the test ends.
+func newEngine(tb testing.TB, url string, ret herald.RetentionFunc) *Engine {
+	tb.Helper()
+	e, err := New(context.Background(), Options{URL: url, Retention: ret, Storage: jetstream.MemoryStorage})
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	tb.Cleanup(func() { e.Close() })
+	return e
+}
+
+// wipeStreams deletes every stream on the server, as an operator flushing JetStream would.
+func wipeStreams(tb testing.TB, url string) {
+	tb.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	names := js.StreamNames(ctx)
+	var all []string
+	for n := range names.Name() {
+		all = append(all, n)
+	}
+	if err := names.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	for _, n := range all {
+		if err := js.DeleteStream(ctx, n); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// TestConformance runs the engine conformance suite with several engines (nodes) on one
+// nats-server.
+func TestConformance(t *testing.T) {
+	srv := testserver.NATS(t)
+	enginetest.Run(t, enginetest.Factory{
+		New: func(t *testing.T, ret herald.RetentionFunc) herald.Engine {
+			return newEngine(t, srv.URL(), ret)
+		},
+		MultiNode: true,
+		Wipe:      func(t *testing.T) { wipeStreams(t, srv.URL()) },
+	})
+}

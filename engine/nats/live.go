@@ -1,0 +1,101 @@
+package natsengine
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/heraldpush/herald"
+	"github.com/nats-io/nats.go"
+)
+
+// Subscribe makes this node receive topic's live events: a core NATS subscription on the
+// topic's live subject, to which its stream republishes every stored message (so the feed
+// carries only events that are in history). It returns after a round trip to the server, so
+// the server knows the interest before Subscribe returns. Each subscription delivers on its
+// own goroutine, in the order the stream stored the messages.
+//
+// On a NATS cluster, interest reaches the other servers asynchronously over routes; an event
+// stored by a stream leader on another server in the first moments after Subscribe may miss
+// this node. The hub sees the hole in the Prev chain at the next event, and reads it from
+// history.
+func (e *Engine) Subscribe(ctx context.Context, topic herald.Topic) error {
+	if e.isClosed() {
+		return herald.ErrClosed
+	}
+	if _, err := herald.ParseTopic(string(topic)); err != nil {
+		return err
+	}
+	s, err := e.streamFor(ctx, topic)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return herald.ErrClosed
+	}
+	if e.sink == nil {
+		e.mu.Unlock()
+		return fmt.Errorf("natsengine: Subscribe before Start")
+	}
+	if _, ok := e.subs[topic]; ok {
+		e.mu.Unlock()
+		return nil
+	}
+	lt := newLiveTopic(topic, e.sink)
+	sub, err := e.nc.Subscribe(s.live+topicKey(topic), func(m *nats.Msg) { e.deliver(lt, m) })
+	if err != nil {
+		e.mu.Unlock()
+		return unavailable(fmt.Errorf("natsengine: subscribe %q: %w", topic, err))
+	}
+	// The hub bounds its own queues; let the client buffer whatever arrives meanwhile.
+	_ = sub.SetPendingLimits(-1, -1)
+	e.subs[topic] = liveSub{sub: sub, lt: lt}
+	e.mu.Unlock()
+	if err := e.flush(ctx); err != nil {
+		return unavailable(fmt.Errorf("natsengine: subscribe %q: %w", topic, err))
+	}
+	return nil
+}
+
+// Unsubscribe removes this node's interest in topic's live events.
+func (e *Engine) Unsubscribe(_ context.Context, topic herald.Topic) error {
+	e.mu.Lock()
+	ls, ok := e.subs[topic]
+	delete(e.subs, topic)
+	e.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	ls.lt.stop()
+	if err := ls.sub.Unsubscribe(); err != nil && err != nats.ErrConnectionClosed {
+		return fmt.Errorf("natsengine: unsubscribe %q: %w", topic, err)
+	}
+	return nil
+}
+
+// liveSub is one subscribed topic.
+type liveSub struct {
+	sub *nats.Subscription
+	lt  *liveTopic
+}
+
+// deliver hands one republished message to its topic's reorder stage. Its Seq is the stream
+// sequence the republish carries in Nats-Sequence; its Prev is the Herald-Prev header, the
+// sequence JetStream checked as the subject's last when it stored the message
+// (Nats-Last-Sequence, the same value, for messages stored by something else).
+func (e *Engine) deliver(lt *liveTopic, m *nats.Msg) {
+	seq, err := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
+	if err != nil {
+		e.log.Warn("natsengine: live message without stream sequence", "subject", m.Subject)
+		return
+	}
+	ev := eventOf(lt.topic, seq, m.Data, m.Header)
+	if v := m.Header.Get(hdrLastSeq); m.Header.Get(hdrPrev) == "" && v != "" {
+		if prev, err := strconv.ParseUint(v, 10, 64); err == nil {
+			ev.Prev = prev
+		}
+	}
+	lt.receive(&ev)
+}
