@@ -1,0 +1,108 @@
+package bench
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/server"
+)
+
+// newGateway starts a real Herald node (memory engine) on a loopback listener.
+func newGateway(t *testing.T, cfg server.Config) string {
+	t.Helper()
+	eng := memory.New(memory.Options{Retention: cfg.Retention})
+	srv, err := server.New(cfg, eng, server.Options{EngineName: "memory"})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		ts.CloseClientConnections()
+		ts.Close()
+		eng.Close()
+	})
+	return ts.URL
+}
+
+func runBench(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	if testing.Verbose() {
+		cfg.Progress = os.Stderr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if testing.Verbose() {
+		_ = WriteSummary(os.Stderr, res)
+	}
+	return res
+}
+
+func TestBroadcast(t *testing.T) {
+	url := newGateway(t, server.Config{})
+	res := runBench(t, Config{Mode: ModeBroadcast, Servers: []string{url}, Conns: 300, Rate: 20, Duration: time.Second})
+	if res.Connected != 300 || res.Published != 20 {
+		t.Fatalf("connected %d, published %d; want 300, 20", res.Connected, res.Published)
+	}
+	if res.Deliveries != 300*20 || res.Lost != 0 || res.Duplicated != 0 || res.Incomplete != 0 || res.Errors != 0 {
+		t.Fatalf("deliveries %d lost %d dup %d incomplete %d errors %d (%s); want 6000 and zeros",
+			res.Deliveries, res.Lost, res.Duplicated, res.Incomplete, res.Errors, res.LastError)
+	}
+	if res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P99 || res.Latency.P99 > res.Latency.Max || res.Latency.Max > 5000 {
+		t.Fatalf("latency %+v is not sane", res.Latency)
+	}
+}
+
+func TestUnicast(t *testing.T) {
+	url := newGateway(t, server.Config{})
+	res := runBench(t, Config{Mode: ModeUnicast, Servers: []string{url}, Conns: 200, Rate: 400, Duration: time.Second, Batch: 10})
+	if res.Connected != 200 || res.Published != 400 {
+		t.Fatalf("connected %d, published %d; want 200, 400", res.Connected, res.Published)
+	}
+	if res.Deliveries != 400 || res.Lost != 0 || res.Duplicated != 0 || res.Errors != 0 {
+		t.Fatalf("deliveries %d lost %d dup %d errors %d (%s); want 400 and zeros",
+			res.Deliveries, res.Lost, res.Duplicated, res.Errors, res.LastError)
+	}
+}
+
+func TestReconnect(t *testing.T) {
+	url := newGateway(t, server.Config{})
+	res := runBench(t, Config{Mode: ModeReconnect, Servers: []string{url}, Conns: 200, Rate: 100,
+		Duration: 1500 * time.Millisecond, Churn: 200 * time.Millisecond})
+	if res.Connected != 200 || res.Published != 150 {
+		t.Fatalf("connected %d, published %d; want 200, 150", res.Connected, res.Published)
+	}
+	if res.Drops < 200 {
+		t.Fatalf("only %d drops; the test wants churn", res.Drops)
+	}
+	if res.Lost != 0 || res.Duplicated != 0 || res.Incomplete != 0 || res.Resets != 0 || res.Errors != 0 {
+		t.Fatalf("lost %d dup %d incomplete %d resets %d errors %d (%s); want zeros",
+			res.Lost, res.Duplicated, res.Incomplete, res.Resets, res.Errors, res.LastError)
+	}
+	if res.Deliveries != 200*150 {
+		t.Fatalf("deliveries %d, want %d", res.Deliveries, 200*150)
+	}
+}
+
+func TestIdle(t *testing.T) {
+	url := newGateway(t, server.Config{Heartbeat: 200 * time.Millisecond})
+	res := runBench(t, Config{Mode: ModeIdle, Servers: []string{url}, Conns: 300, Duration: 500 * time.Millisecond,
+		ServerPID: os.Getpid()})
+	if res.Connected != 300 || res.Errors != 0 || res.Deliveries != 0 {
+		t.Fatalf("connected %d errors %d deliveries %d; want 300, 0, 0", res.Connected, res.Errors, res.Deliveries)
+	}
+	if res.ServerRSSBefore <= 0 || res.ServerRSSAfter <= 0 {
+		t.Fatalf("server RSS %d → %d, want both measured", res.ServerRSSBefore, res.ServerRSSAfter)
+	}
+}

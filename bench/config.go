@@ -1,0 +1,239 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mode is what a run measures.
+type Mode string
+
+// The modes.
+const (
+	// ModeIdle holds Conns streams open and measures what they cost the server.
+	ModeIdle Mode = "idle"
+	// ModeBroadcast puts Conns subscribers on one topic and publishes Rate events/s to it.
+	ModeBroadcast Mode = "broadcast"
+	// ModeUnicast gives each subscriber its own topic and publishes Rate events/s to random
+	// ones.
+	ModeUnicast Mode = "unicast"
+	// ModeReconnect is ModeBroadcast with subscribers that drop at random and resume with
+	// their cursor; it counts lost and duplicated events.
+	ModeReconnect Mode = "reconnect"
+)
+
+// Defaults for Config.
+const (
+	DefaultTopicPrefix = "bench"
+	DefaultDuration    = 10 * time.Second
+	DefaultRate        = 10
+	DefaultChurn       = time.Second
+	DefaultDrain       = 5 * time.Second
+	DefaultDialers     = 64
+	// DefaultConnsPerProcess is how many streams one process holds before Run spreads them
+	// over worker processes: the open-file limit is often 20,000 and cannot always be
+	// raised.
+	DefaultConnsPerProcess = 18000
+)
+
+// Config describes a run.
+type Config struct {
+	Mode Mode
+	// Servers are the gateways' base URLs (http only); subscriber i uses Servers[i%len].
+	Servers []string
+	// PublishRoundRobin spreads publish requests over Servers instead of sending all of
+	// them to the first.
+	PublishRoundRobin bool
+	// Conns is the number of subscribers (streams).
+	Conns int
+	// Rate is the events published per second (all topics together).
+	Rate float64
+	// Duration is how long events are published (idle: how long streams are held).
+	Duration time.Duration
+	// TopicPrefix starts every topic: <prefix>:b (broadcast), <prefix>:u:<i> (unicast),
+	// <prefix>:r (reconnect), <prefix>:idle.
+	TopicPrefix string
+	// Batch is the events per publish request; above 1 requests use {"events":[…]}.
+	Batch int
+	// Publishers is the number of concurrent publish loops (unicast only; a single topic
+	// is published by one loop so that its order is known).
+	Publishers int
+	// Token is sent as "Authorization: Bearer" on every request.
+	Token string
+	// SourceAddrs are local addresses that subscriber sockets bind to, in turn.
+	SourceAddrs []netip.Addr
+	// Churn is the mean time between a subscriber's drops in reconnect mode.
+	Churn time.Duration
+	// Drain is how long to wait, after publishing, for outstanding deliveries.
+	Drain time.Duration
+	// ConnectTimeout bounds the connect phase (default: 10 s + 1 ms per connection).
+	ConnectTimeout time.Duration
+	// Dialers bounds concurrent connection attempts.
+	Dialers int
+	// ServerPID, when set, is a local server process whose RSS and CPU are reported.
+	ServerPID int
+	// Workers is the number of worker processes; 0 picks one per ConnsPerProcess.
+	Workers int
+	// ConnsPerProcess is the most streams one process holds (DefaultConnsPerProcess).
+	ConnsPerProcess int
+	// Spawn returns the command that runs worker index of count (it must call ServeWorker
+	// with the same Config); nil means no worker processes.
+	Spawn func(ctx context.Context, index, count int) *exec.Cmd
+	// Progress receives a progress line every second; nil for none.
+	Progress io.Writer
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+// withDefaults fills zero values and validates.
+func (c Config) withDefaults() (Config, error) {
+	switch c.Mode {
+	case ModeIdle, ModeBroadcast, ModeUnicast, ModeReconnect:
+	case "":
+		c.Mode = ModeBroadcast
+	default:
+		return c, fmt.Errorf("unknown mode %q (want idle, broadcast, unicast or reconnect)", c.Mode)
+	}
+	if len(c.Servers) == 0 {
+		return c, errors.New("no server")
+	}
+	if c.Conns <= 0 {
+		return c, fmt.Errorf("conns must be positive, got %d", c.Conns)
+	}
+	if c.Rate < 0 {
+		return c, fmt.Errorf("rate must not be negative, got %v", c.Rate)
+	}
+	if c.Rate == 0 && c.Mode != ModeIdle {
+		c.Rate = DefaultRate
+	}
+	if c.Duration <= 0 {
+		c.Duration = DefaultDuration
+	}
+	if c.TopicPrefix == "" {
+		c.TopicPrefix = DefaultTopicPrefix
+	}
+	if c.Batch <= 0 {
+		c.Batch = 1
+	}
+	if c.Publishers <= 0 {
+		c.Publishers = 1
+		if c.Mode == ModeUnicast {
+			c.Publishers = min(4, c.Conns)
+		}
+	}
+	if c.Mode != ModeUnicast {
+		c.Publishers = 1
+	}
+	if c.Churn <= 0 {
+		c.Churn = DefaultChurn
+	}
+	if c.Drain <= 0 {
+		c.Drain = DefaultDrain
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10*time.Second + time.Duration(c.Conns)*time.Millisecond
+	}
+	if c.Dialers <= 0 {
+		c.Dialers = DefaultDialers
+	}
+	if c.ConnsPerProcess <= 0 {
+		c.ConnsPerProcess = DefaultConnsPerProcess
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// topic returns subscriber i's topic.
+func (c *Config) topic(i int) string {
+	switch c.Mode {
+	case ModeUnicast:
+		return c.TopicPrefix + ":u:" + strconv.Itoa(i)
+	case ModeReconnect:
+		return c.TopicPrefix + ":r"
+	case ModeIdle:
+		return c.TopicPrefix + ":idle"
+	default:
+		return c.TopicPrefix + ":b"
+	}
+}
+
+// target is one gateway.
+type target struct {
+	base string // base URL without a trailing slash, for publishing
+	addr string // host:port to dial
+	host string // Host header
+	path string // path prefix
+}
+
+// parseTargets checks the server URLs.
+func parseTargets(servers []string) ([]target, error) {
+	ts := make([]target, 0, len(servers))
+	for _, s := range servers {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("server %q: %w", s, err)
+		}
+		if u.Scheme != "http" {
+			return nil, fmt.Errorf("server %q: only http:// is supported by the load generator", s)
+		}
+		if u.Host == "" {
+			return nil, fmt.Errorf("server %q: no host", s)
+		}
+		addr := u.Host
+		if u.Port() == "" {
+			addr = u.Host + ":80"
+		}
+		path := strings.TrimRight(u.Path, "/")
+		ts = append(ts, target{base: u.Scheme + "://" + u.Host + path, addr: addr, host: u.Host, path: path})
+	}
+	return ts, nil
+}
+
+// ParseAddrRange parses source addresses: a comma-separated list of addresses or ranges
+// like "127.0.0.2-127.0.0.9".
+func ParseAddrRange(s string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := netip.ParseAddr(lo)
+		if err != nil {
+			return nil, fmt.Errorf("source address %q: %w", lo, err)
+		}
+		if !isRange {
+			out = append(out, a)
+			continue
+		}
+		b, err := netip.ParseAddr(hi)
+		if err != nil {
+			return nil, fmt.Errorf("source address %q: %w", hi, err)
+		}
+		if b.Less(a) || a.Is4() != b.Is4() {
+			return nil, fmt.Errorf("source range %q is empty", part)
+		}
+		for ; ; a = a.Next() {
+			out = append(out, a)
+			if a == b {
+				break
+			}
+			if len(out) > 1024 {
+				return nil, fmt.Errorf("source range %q: more than 1024 addresses", part)
+			}
+		}
+	}
+	return out, nil
+}

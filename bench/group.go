@@ -1,0 +1,396 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// readBufSize is the size of the pooled read buffers: one read takes up to this much of a
+// stream, many events at once.
+const readBufSize = 16 << 10
+
+// bufPool holds read buffers; only connections with bytes to read hold one.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// histShards spreads latency recording over several histograms to keep cache lines apart.
+const histShards = 16
+
+// Stats are a group's counters, as a snapshot. Worker processes send theirs as JSON.
+type Stats struct {
+	// Connected is the number of subscribers whose stream is open now.
+	Connected int64 `json:"connected"`
+	// Ready is the number of subscribers whose first stream opened.
+	Ready int64 `json:"ready"`
+	// Deliveries counts every bench event received, duplicates included.
+	Deliveries uint64 `json:"deliveries"`
+	// Unique counts events received in order for the first time.
+	Unique uint64 `json:"unique"`
+	// Duplicated counts events received again (a sequence number already seen).
+	Duplicated uint64 `json:"duplicated"`
+	// Gaps counts events skipped over (a sequence number jumped ahead).
+	Gaps uint64 `json:"gaps"`
+	// Resets counts "event: reset" frames.
+	Resets uint64 `json:"resets"`
+	// Foreign counts events that were not published by the bench.
+	Foreign uint64 `json:"foreign"`
+	// Errors counts failed connections and broken streams.
+	Errors uint64 `json:"errors"`
+	// Reconnects counts streams opened again after the first.
+	Reconnects uint64 `json:"reconnects"`
+	// Drops counts deliberate disconnections (reconnect mode).
+	Drops uint64 `json:"drops"`
+	// Incomplete counts subscribers that did not end with every published event (set by
+	// finish in the single-topic modes).
+	Incomplete uint64 `json:"incomplete"`
+	// CPUSec is the process's CPU time (worker processes only).
+	CPUSec float64 `json:"cpu_sec,omitempty"`
+	// LastError is the text of the latest error.
+	LastError string `json:"last_error,omitempty"`
+	// Hist holds the delivery latencies.
+	Hist Hist `json:"hist"`
+}
+
+// add merges o into s.
+func (s *Stats) add(o Stats) {
+	s.Connected += o.Connected
+	s.Ready += o.Ready
+	s.Deliveries += o.Deliveries
+	s.Unique += o.Unique
+	s.Duplicated += o.Duplicated
+	s.Gaps += o.Gaps
+	s.Resets += o.Resets
+	s.Foreign += o.Foreign
+	s.Errors += o.Errors
+	s.Reconnects += o.Reconnects
+	s.Drops += o.Drops
+	s.Incomplete += o.Incomplete
+	s.CPUSec += o.CPUSec
+	if o.LastError != "" {
+		s.LastError = o.LastError
+	}
+	s.Hist.Merge(o.Hist)
+}
+
+// group is a set of subscribers in this process.
+type group struct {
+	cfg     *Config
+	targets []target
+	dialers []*net.Dialer
+	dialSem chan struct{}
+	subs    []*sub
+	hists   [histShards]Histogram
+
+	connected, ready                                                        atomic.Int64
+	deliveries, unique, dup, gaps, resets, foreign, errs, reconnects, drops atomic.Uint64
+	lastErr                                                                 atomic.Pointer[string]
+
+	dropping atomic.Bool // reconnect mode: subscribers drop at random
+	stopping atomic.Bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	readyCh  chan struct{} // closed when every subscriber is ready
+}
+
+// newGroup prepares the subscribers with the given global indexes.
+func newGroup(cfg *Config, targets []target, indexes []int) *group {
+	g := &group{cfg: cfg, targets: targets, dialSem: make(chan struct{}, cfg.Dialers), readyCh: make(chan struct{})}
+	if len(cfg.SourceAddrs) == 0 {
+		g.dialers = []*net.Dialer{{Timeout: 10 * time.Second}}
+	}
+	for _, a := range cfg.SourceAddrs {
+		g.dialers = append(g.dialers, &net.Dialer{Timeout: 10 * time.Second,
+			LocalAddr: &net.TCPAddr{IP: a.AsSlice()}, Control: controlNoPort})
+	}
+	g.subs = make([]*sub, len(indexes))
+	for k, i := range indexes {
+		g.subs[k] = &sub{g: g, index: i, hist: &g.hists[k%histShards], next: 1}
+	}
+	if len(indexes) == 0 {
+		close(g.readyCh)
+	}
+	return g
+}
+
+// start opens every subscriber's stream in the background.
+func (g *group) start(ctx context.Context) {
+	ctx, g.cancel = context.WithCancel(ctx)
+	for _, s := range g.subs {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			s.run(ctx)
+		}()
+	}
+}
+
+// stats returns a snapshot of the counters.
+func (g *group) stats() Stats {
+	s := Stats{
+		Connected: g.connected.Load(), Ready: g.ready.Load(),
+		Deliveries: g.deliveries.Load(), Unique: g.unique.Load(), Duplicated: g.dup.Load(),
+		Gaps: g.gaps.Load(), Resets: g.resets.Load(), Foreign: g.foreign.Load(),
+		Errors: g.errs.Load(), Reconnects: g.reconnects.Load(), Drops: g.drops.Load(),
+	}
+	if p := g.lastErr.Load(); p != nil {
+		s.LastError = *p
+	}
+	for i := range g.hists {
+		s.Hist.Merge(g.hists[i].Snapshot())
+	}
+	return s
+}
+
+// finish closes every stream and returns the final counts. published, when not zero, is
+// the number of events published to the single topic of the run: subscribers that did not
+// end with all of them are counted as incomplete.
+func (g *group) finish(published uint64) Stats {
+	g.stopping.Store(true)
+	if g.cancel != nil {
+		g.cancel()
+	}
+	for _, s := range g.subs {
+		s.close()
+	}
+	g.wg.Wait()
+	st := g.stats()
+	if published > 0 {
+		for _, s := range g.subs {
+			if s.next != published+1 {
+				st.Incomplete++
+			}
+		}
+	}
+	return st
+}
+
+// fail counts an error.
+func (g *group) fail(err error) {
+	g.errs.Add(1)
+	msg := err.Error()
+	g.lastErr.Store(&msg)
+}
+
+// sub is one subscriber: a goroutine that keeps a stream open, resuming with its cursor.
+type sub struct {
+	g     *group
+	index int
+	hist  *Histogram
+
+	mu   sync.Mutex
+	conn *net.TCPConn
+
+	st       stream
+	next     uint64 // the sequence number expected next
+	everOpen bool
+
+	// Per-read tallies, flushed to the group after each read.
+	now                          int64
+	nDeliv, nUnique, nDup, nGaps uint64
+	nResets, nForeign            uint64
+}
+
+// errDrop marks a deliberate disconnection.
+var errDrop = errors.New("bench: dropped")
+
+func (s *sub) run(ctx context.Context) {
+	g := s.g
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil && !g.stopping.Load() {
+		err := s.session(ctx)
+		if ctx.Err() != nil || g.stopping.Load() {
+			return
+		}
+		switch {
+		case errors.Is(err, errDrop):
+			g.drops.Add(1)
+			backoff = 50 * time.Millisecond
+			continue // at once: the point is to resume while events flow
+		case errors.Is(err, errEnded):
+		default:
+			g.fail(err)
+		}
+		t := time.NewTimer(backoff/2 + rand.N(backoff))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// close closes the current connection, if any.
+func (s *sub) close() {
+	s.mu.Lock()
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.mu.Unlock()
+}
+
+// session opens one stream and reads it until it ends or breaks.
+func (s *sub) session(ctx context.Context) error {
+	g := s.g
+	select {
+	case g.dialSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	held := true
+	release := func() {
+		if held {
+			held = false
+			<-g.dialSem
+		}
+	}
+	defer release()
+
+	t := &g.targets[s.index%len(g.targets)]
+	d := g.dialers[s.index%len(g.dialers)]
+	c, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return err
+	}
+	conn := c.(*net.TCPConn)
+	s.mu.Lock()
+	s.conn = conn
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.conn = nil
+		s.mu.Unlock()
+		conn.Close()
+	}()
+	if g.stopping.Load() {
+		return errEnded
+	}
+	if _, err := conn.Write(s.request(t)); err != nil {
+		return err
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second)) // for the response head
+	s.st.begin()
+	open := false
+	deadline := false
+	defer func() {
+		if open {
+			g.connected.Add(-1)
+		}
+	}()
+	for {
+		bp, n, err := readPooled(conn)
+		if err != nil {
+			if open && errors.Is(err, os.ErrDeadlineExceeded) {
+				if g.dropping.Load() {
+					return errDrop
+				}
+				_ = conn.SetReadDeadline(time.Time{})
+				deadline = false
+				continue
+			}
+			return err
+		}
+		s.now = time.Now().UnixNano()
+		err = s.st.feed((*bp)[:n], s)
+		bufPool.Put(bp)
+		s.flush()
+		if !open && s.st.headDone {
+			open = true
+			release()
+			g.connected.Add(1)
+			_ = conn.SetReadDeadline(time.Time{})
+			if s.everOpen {
+				g.reconnects.Add(1)
+			} else {
+				s.everOpen = true
+				if g.ready.Add(1) == int64(len(g.subs)) {
+					close(g.readyCh)
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if open && !deadline && g.dropping.Load() && len(s.st.lastID) > 0 {
+			// Drop after an exponentially distributed time: a Poisson process per subscriber.
+			wait := time.Duration(rand.ExpFloat64() * float64(g.cfg.Churn))
+			_ = conn.SetReadDeadline(time.Now().Add(wait))
+			deadline = true
+		}
+	}
+}
+
+// request returns the stream request, resuming from the cursor when there is one.
+func (s *sub) request(t *target) []byte {
+	g := s.g
+	b := make([]byte, 0, 256)
+	b = append(b, "GET "...)
+	b = append(b, t.path...)
+	b = append(b, "/v1/events?topic="...)
+	b = append(b, url.QueryEscape(g.cfg.topic(s.index))...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, t.host...)
+	b = append(b, "\r\nAccept: text/event-stream\r\nUser-Agent: herald-bench\r\n"...)
+	if g.cfg.Token != "" {
+		b = append(b, "Authorization: Bearer "...)
+		b = append(b, g.cfg.Token...)
+		b = append(b, "\r\n"...)
+	}
+	if len(s.st.lastID) > 0 {
+		b = append(b, "Last-Event-ID: "...)
+		b = append(b, s.st.lastID...)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// event implements eventSink: it checks the order and records the latency.
+func (s *sub) event(t int64, seq uint64) {
+	s.nDeliv++
+	switch {
+	case seq == s.next:
+		s.nUnique++
+		s.next++
+	case seq > s.next:
+		s.nGaps += seq - s.next
+		s.nUnique++
+		s.next = seq + 1
+	default:
+		s.nDup++
+	}
+	s.hist.Record(time.Duration(s.now - t))
+}
+
+func (s *sub) reset()   { s.nResets++ }
+func (s *sub) foreign() { s.nForeign++ }
+
+// flush adds the per-read tallies to the group.
+func (s *sub) flush() {
+	g := s.g
+	if s.nDeliv > 0 {
+		g.deliveries.Add(s.nDeliv)
+		g.unique.Add(s.nUnique)
+		if s.nDup > 0 {
+			g.dup.Add(s.nDup)
+		}
+		if s.nGaps > 0 {
+			g.gaps.Add(s.nGaps)
+		}
+		s.nDeliv, s.nUnique, s.nDup, s.nGaps = 0, 0, 0, 0
+	}
+	if s.nResets > 0 {
+		g.resets.Add(s.nResets)
+		s.nResets = 0
+	}
+	if s.nForeign > 0 {
+		g.foreign.Add(s.nForeign)
+		s.nForeign = 0
+	}
+}

@@ -1,0 +1,52 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+)
+
+// WriteSummary writes a human summary of r.
+func WriteSummary(w io.Writer, r *Result) error {
+	ew := &errWriter{w: w}
+	ew.printf("herald bench: mode %s, %d connections (%d open) on %v", r.Mode, r.Conns, r.Connected, r.Servers)
+	if r.Workers > 1 { // worker processes
+		ew.printf(" in %d worker processes", r.Workers)
+	}
+	ew.printf(", connected in %.1fs\n", r.ConnectSec)
+	if r.Mode != ModeIdle {
+		ew.printf("  published   %d events at %g/s for %gs (batch %d), %d errors; publish RTT p50 %.2fms p99 %.2fms\n",
+			r.Published, r.Rate, r.Duration, r.Batch, r.PublishErrors, r.PublishRTT.P50, r.PublishRTT.P99)
+		ew.printf("  delivered   %d of %d expected, %.0f/s over %.1fs\n", r.Deliveries, r.Expected, r.DeliveriesPerSec, r.WindowSec)
+		ew.printf("  latency     p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms\n", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
+		ew.printf("  integrity   lost %d, duplicated %d, incomplete subscribers %d, resets %d\n", r.Lost, r.Duplicated, r.Incomplete, r.Resets)
+	}
+	ew.printf("  streams     errors %d, reconnects %d, deliberate drops %d\n", r.Errors, r.Reconnects, r.Drops)
+	if r.LastError != "" {
+		ew.printf("  last error  %s\n", r.LastError)
+	}
+	ew.printf("  client CPU  %.2fs in %.1fs", r.ClientCPU, r.WindowSec)
+	if r.ClientCPUPerDelivery > 0 {
+		ew.printf(" (%.2fµs per delivery)", r.ClientCPUPerDelivery)
+	}
+	ew.printf("\n")
+	if r.ServerPID > 0 {
+		ew.printf("  server      pid %d: RSS %.1f → %.1f MiB (%.0f bytes per connection), CPU %.2fs",
+			r.ServerPID, float64(r.ServerRSSBefore)/(1<<20), float64(r.ServerRSSAfter)/(1<<20), r.ServerRSSPerConn, r.ServerCPU)
+		if r.ServerCPUPerDelivery > 0 {
+			ew.printf(" (%.2fµs per delivery)", r.ServerCPUPerDelivery)
+		}
+		ew.printf("\n")
+	}
+	return ew.err
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, args...)
+	}
+}
