@@ -25,6 +25,10 @@ type Engine struct {
 	mu      sync.Mutex
 	streams map[string]*stream // by class
 	subs    map[herald.Topic]liveSub
+	// live maps a subscribed topic's live subject to its *liveTopic, for the feed
+	// dispatchers (see feed.go); written under mu, read without it.
+	live  sync.Map
+	feeds *feeds
 	// bridgeSubs are the queue subscriptions of the bridge rules.
 	bridgeSubs []*nats.Subscription
 	sink       herald.Sink
@@ -61,6 +65,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		heads:   newHeads(),
 		streams: make(map[string]*stream),
 		subs:    make(map[herald.Topic]liveSub),
+		feeds:   newFeeds(),
 		lost:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
@@ -116,6 +121,7 @@ func (e *Engine) Start(ctx context.Context, sink herald.Sink) error {
 	if err := e.startBridge(); err != nil {
 		return err
 	}
+	e.startFeeds()
 	e.done.Add(1)
 	go e.background()
 	return nil

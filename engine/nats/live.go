@@ -12,8 +12,9 @@ import (
 // Subscribe makes this node receive topic's live events: a core NATS subscription on the
 // topic's live subject, to which its stream republishes every stored message (so the feed
 // carries only events that are in history). It returns after a round trip to the server, so
-// the server knows the interest before Subscribe returns. Each subscription delivers on its
-// own goroutine, in the order the stream stored the messages.
+// the server knows the interest before Subscribe returns. The subscription shares a feed
+// channel and its dispatcher with other topics (feed.go); a topic's events are delivered in
+// the order the stream stored them.
 //
 // On a NATS cluster, interest reaches the other servers asynchronously over routes; an event
 // stored by a stream leader on another server in the first moments after Subscribe may miss
@@ -44,13 +45,14 @@ func (e *Engine) Subscribe(ctx context.Context, topic herald.Topic) error {
 		return nil
 	}
 	lt := newLiveTopic(topic, e.sink)
-	sub, err := e.nc.Subscribe(s.live+topicKey(topic), func(m *nats.Msg) { e.deliver(lt, m) })
+	subject := s.live + topicKey(topic)
+	e.live.Store(subject, lt) // before the first message can arrive
+	sub, err := e.nc.ChanSubscribe(subject, e.feeds.chanFor(subject))
 	if err != nil {
+		e.live.CompareAndDelete(subject, lt)
 		e.mu.Unlock()
 		return unavailable(fmt.Errorf("natsengine: subscribe %q: %w", topic, err))
 	}
-	// The hub bounds its own queues; let the client buffer whatever arrives meanwhile.
-	_ = sub.SetPendingLimits(-1, -1)
 	e.subs[topic] = liveSub{sub: sub, lt: lt}
 	e.mu.Unlock()
 	if err := e.flush(ctx); err != nil {
@@ -69,7 +71,9 @@ func (e *Engine) Unsubscribe(_ context.Context, topic herald.Topic) error {
 		return nil
 	}
 	ls.lt.stop()
-	if err := ls.sub.Unsubscribe(); err != nil && err != nats.ErrConnectionClosed {
+	err := ls.sub.Unsubscribe()
+	e.live.CompareAndDelete(ls.sub.Subject, ls.lt)
+	if err != nil && err != nats.ErrConnectionClosed {
 		return fmt.Errorf("natsengine: unsubscribe %q: %w", topic, err)
 	}
 	return nil
@@ -82,7 +86,7 @@ type liveSub struct {
 }
 
 // deliver hands one republished message to its topic's reorder stage. Its Seq is the stream
-// sequence the republish carries in Nats-Sequence; its Prev is the Herald-Prev header, the
+// sequence the republish carries in Nats-Sequence; its Prev is the meta header's prev, the
 // sequence JetStream checked as the subject's last when it stored the message
 // (Nats-Last-Sequence, the same value, for messages stored by something else).
 func (e *Engine) deliver(lt *liveTopic, m *nats.Msg) {
@@ -91,8 +95,8 @@ func (e *Engine) deliver(lt *liveTopic, m *nats.Msg) {
 		e.log.Warn("natsengine: live message without stream sequence", "subject", m.Subject)
 		return
 	}
-	ev := eventOf(lt.topic, seq, m.Data, m.Header)
-	if v := m.Header.Get(hdrLastSeq); m.Header.Get(hdrPrev) == "" && v != "" {
+	ev, ok := eventOf(lt.topic, seq, m.Data, m.Header)
+	if v := m.Header.Get(hdrLastSeq); !ok && v != "" {
 		if prev, err := strconv.ParseUint(v, 10, 64); err == nil {
 			ev.Prev = prev
 		}

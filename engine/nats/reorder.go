@@ -19,7 +19,7 @@ const reorderWait = 200 * time.Millisecond
 
 // liveTopic is the delivery state of one subscribed topic: the last event handed to the
 // sink and the events that arrived ahead of their predecessor. Its mutex serializes every
-// Deliver call of the topic (the subscription's goroutine and the reorder timer).
+// Deliver call of the topic (its feed dispatcher and the reorder timer).
 type liveTopic struct {
 	topic herald.Topic
 	sink  herald.Sink
