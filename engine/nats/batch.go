@@ -2,7 +2,6 @@ package natsengine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -73,28 +72,24 @@ type pubItem struct {
 	now    int64
 	msg    nats.Msg
 	// vals backs the header values, one element each, so that setting a header allocates
-	// no slice: vals[valPrev] serves both Nats-Expected-Last-Subject-Sequence and
-	// Herald-Prev.
-	vals [7]string
+	// no slice.
+	vals [3]string
+	tail string // the head-independent end of the meta header (metaTail)
 	ev   herald.Event
 	err  error
 }
 
 const (
-	valName = iota
-	valFinal
-	valSent
-	valTime
-	valMsgID
-	valPrev
-	valEpoch
+	valPrev  = iota // Nats-Expected-Last-Subject-Sequence
+	valMeta         // Herald (meta.go)
+	valMsgID        // Nats-Msg-Id
 )
 
 // setHead sets the headers that depend on the topic's head.
 func (it *pubItem) setHead(hd head) {
 	it.hd = hd
 	it.vals[valPrev] = strconv.FormatUint(hd.seq, 10)
-	it.vals[valEpoch] = hd.epoch
+	it.vals[valMeta] = metaValue(hd.epoch, it.vals[valPrev], it.tail)
 }
 
 // event returns the event of the message stored at seq after head hd.
@@ -218,31 +213,18 @@ func (b *batch) prepare(msgs []herald.Message) {
 		it.key = subj[len(s.hist):]
 		it.stripe = e.heads.index(m.Topic)
 
-		h := make(nats.Header, 8)
-		hlen := hdrFrameLen
-		set := func(k string, v int, val string) {
-			it.vals[v] = val
-			h[k] = it.vals[v : v+1 : v+1]
-			hlen += len(k) + len(val) + hdrFieldOver
-		}
-		if m.Name != "" {
-			set(hdrName, valName, string(m.Name))
-		}
-		if m.Final {
-			set(hdrFinal, valFinal, "1")
-		}
-		if m.SentTime != 0 {
-			set(hdrSent, valSent, strconv.FormatInt(m.SentTime, 10))
-		}
-		set(hdrTime, valTime, strconv.FormatInt(now, 10))
+		h := make(nats.Header, 3)
+		it.tail = metaTail(now, m.SentTime, m.Final, m.Name)
+		h[hdrExpected] = it.vals[valPrev : valPrev+1 : valPrev+1]
+		h[hdrMeta] = it.vals[valMeta : valMeta+1 : valMeta+1]
+		hlen := hdrFrameLen + len(hdrExpected) + maxUintLen + hdrFieldOver +
+			len(hdrMeta) + maxMetaHeadLen + len(it.tail) + hdrFieldOver
 		if m.DedupKey != "" {
 			// JetStream's window is per stream: prefix the topic key to make it per topic.
-			set(hdrMsgID, valMsgID, it.key+":"+m.DedupKey)
+			it.vals[valMsgID] = it.key + ":" + m.DedupKey
+			h[hdrMsgID] = it.vals[valMsgID : valMsgID+1 : valMsgID+1]
+			hlen += len(hdrMsgID) + len(it.vals[valMsgID]) + hdrFieldOver
 		}
-		prev := it.vals[valPrev : valPrev+1 : valPrev+1]
-		h[hdrExpected], h[hdrPrev] = prev, prev
-		h[hdrEpoch] = it.vals[valEpoch : valEpoch+1 : valEpoch+1]
-		hlen += len(hdrExpected) + len(hdrPrev) + 2*(maxUintLen+hdrFieldOver) + len(hdrEpoch) + maxEpochLen + hdrFieldOver
 		it.msg = nats.Msg{Subject: subj, Data: it.data, Header: h}
 		if int64(len(it.data)+hlen) > maxPayload {
 			// nats.go would refuse it at send time; refuse it now, before any later
@@ -409,8 +391,8 @@ func (b *batch) acked(r ackReply) {
 		it.state = itemSlow
 		return
 	}
-	var ack pubAckReply
-	if err := json.Unmarshal(m.Data, &ack); err != nil || (ack.Error == nil && ack.Stream == "") {
+	ack, err := parseAck(m.Data)
+	if err != nil || (ack.Error == nil && ack.Stream == "") {
 		stripe.dropLocked(it.m.Topic)
 		b.fail(r.idx, publishError(it.m.Topic, jetstream.ErrInvalidJSAck))
 		return
