@@ -181,6 +181,8 @@ func (s *suite) testDataIntegrity(t *testing.T) {
 		{"nul", "a\x00b\x00\x00"},
 		{"binary", "\xff\xfe\x80\x00\x7f"},
 		{"名前", "héllo, 世界 🚀"},
+		{"  spaced name  ", "names keep their spaces"},
+		{"\ttab;semi; ", "and tabs and semicolons"},
 		{"json", `{"progress":42,"step":"vision","nested":{"a":[1,2,3]}}`},
 		{"big", string(big)},
 	}

@@ -34,11 +34,13 @@
 // head says whether the last event was final, the closed check is atomic with the append:
 // after a final event every publish fails with herald.ErrTopicClosed. The event's Seq is
 // the stream sequence (not dense per topic) and its Prev the checked expected sequence,
-// stored in a Herald-Prev header so history returns it too. A DedupKey becomes Nats-Msg-Id
-// "<key>:<DedupKey>" (per topic; JetStream's window is Options.Duplicates).
+// stored in the message's meta header so history returns it too. A DedupKey becomes
+// Nats-Msg-Id "<key>:<DedupKey>" (per topic; JetStream's window is Options.Duplicates).
 //
-// Other headers: Herald-Event (name), Herald-Final, Herald-Time, Herald-Sent and
-// Herald-Epoch. A topic's epoch is chosen by the event that starts it (Prev 0: the topic's
+// The meta header, "Herald: 1 <epoch> <prev> <time> <sent> <final> <name>;", packs every
+// field of the event but its data into one header (see meta.go): the live feed decodes one
+// message per delivered event, and each header costs the NATS client allocations there.
+// A topic's epoch is chosen by the event that starts it (Prev 0: the topic's
 // first event, or the first after its history expired or its stream was deleted) as base36
 // time plus random digits, and copied into every later event; so a stream that was wiped,
 // or a topic that expired and was published again, gets a new epoch and cursors from the
@@ -51,7 +53,10 @@
 // messages JetStream rejected). Republished messages carry Nats-Sequence and
 // Nats-Last-Sequence. nats-server 2.9 may republish concurrent appends slightly out of
 // order, so each topic's events pass a small reorder stage keyed by the Prev chain (see
-// reorderWait) before Sink.Deliver, one topic at a time, in sequence order.
+// reorderWait) before Sink.Deliver, one topic at a time, in sequence order. The subscriptions
+// share a few feed channels, each drained by one dispatcher goroutine, rather than running a
+// goroutine each (see feed.go); a full channel counts as a slow consumer and resyncs the
+// sink from history.
 //
 // # Faults
 //

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/heraldpush/herald"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,9 +30,10 @@ func (e *Engine) History(ctx context.Context, topic herald.Topic, after uint64, 
 	if err != nil || last == nil {
 		return herald.History{}, err
 	}
-	epoch := last.Header.Get(hdrEpoch)
+	md, _ := parseMeta(last.Header.Get(hdrMeta))
+	epoch := md.epoch
 	var h herald.History
-	h.State = herald.TopicState{Epoch: epoch, Last: last.Sequence, Closed: last.Header.Get(hdrFinal) != ""}
+	h.State = herald.TopicState{Epoch: epoch, Last: last.Sequence, Closed: md.final}
 	first, err := e.nextMsg(ctx, s, key, 1)
 	if err != nil {
 		return herald.History{}, err
@@ -56,7 +56,8 @@ func (e *Engine) History(ctx context.Context, topic herald.Topic, after uint64, 
 		if raw == nil || raw.Sequence > h.State.Last {
 			break
 		}
-		h.Events = append(h.Events, eventOf(topic, raw.Sequence, raw.Data, raw.Header))
+		ev, _ := eventOf(topic, raw.Sequence, raw.Data, raw.Header)
+		h.Events = append(h.Events, ev)
 		next = raw.Sequence + 1
 	}
 	return h, nil
@@ -94,25 +95,25 @@ func (e *Engine) readEvent(ctx context.Context, s *stream, topic herald.Topic, s
 	if err != nil {
 		return herald.Event{}, unavailable(fmt.Errorf("natsengine: read deduplicated event %d of %s: %w", seq, s.name, err))
 	}
-	return eventOf(topic, raw.Sequence, raw.Data, raw.Header), nil
+	ev, _ := eventOf(topic, raw.Sequence, raw.Data, raw.Header)
+	return ev, nil
 }
 
 // headerGetter is nats.Header's Get; both stored and republished messages have one.
 type headerGetter interface{ Get(string) string }
 
-// eventOf builds the Event of a stored message from its headers.
-func eventOf(topic herald.Topic, seq uint64, data []byte, h headerGetter) herald.Event {
-	prev, _ := strconv.ParseUint(h.Get(hdrPrev), 10, 64)
-	tm, _ := strconv.ParseInt(h.Get(hdrTime), 10, 64)
-	sent, _ := strconv.ParseInt(h.Get(hdrSent), 10, 64)
+// eventOf builds the Event of a stored message from its meta header; ok is false when the
+// message has none (something other than Herald stored it).
+func eventOf(topic herald.Topic, seq uint64, data []byte, h headerGetter) (ev herald.Event, ok bool) {
+	md, ok := parseMeta(h.Get(hdrMeta))
 	return herald.Event{
 		Topic:    topic,
-		Position: herald.Position{Epoch: h.Get(hdrEpoch), Seq: seq},
-		Prev:     prev,
-		Name:     herald.EventName(h.Get(hdrName)),
+		Position: herald.Position{Epoch: md.epoch, Seq: seq},
+		Prev:     md.prev,
+		Name:     md.name,
 		Data:     data,
-		Final:    h.Get(hdrFinal) != "",
-		Time:     tm,
-		SentTime: sent,
-	}
+		Final:    md.final,
+		Time:     md.time,
+		SentTime: md.sent,
+	}, ok
 }

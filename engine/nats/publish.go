@@ -13,15 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Message headers. The Nats-* ones are JetStream's; the Herald-* ones carry the fields of an
+// Message headers. The Nats-* ones are JetStream's; Herald's own carries the fields of an
 // Event that are not its data.
+// The Herald one, hdrMeta, is in meta.go.
 const (
-	hdrName     = "Herald-Event" // event name, absent when empty
-	hdrFinal    = "Herald-Final" // "1" on a topic's final event
-	hdrTime     = "Herald-Time"  // Unix ns when the engine accepted the event
-	hdrSent     = "Herald-Sent"  // publisher's send time, Unix ns
-	hdrPrev     = "Herald-Prev"  // the subject's previous stream sequence (= Event.Prev)
-	hdrEpoch    = "Herald-Epoch" // the topic's epoch, chosen by its first event
 	hdrExpected = jetstream.ExpectedLastSubjSeqHeader
 	hdrMsgID    = jetstream.MsgIDHeader
 	hdrSeq      = jetstream.SequenceHeader // on republished messages: stream sequence
@@ -129,9 +124,8 @@ func (e *Engine) readHead(ctx context.Context, s *stream, key string) (head, err
 	if err != nil || raw == nil {
 		return hd, err
 	}
-	hd.seq = raw.Sequence
-	hd.epoch = raw.Header.Get(hdrEpoch)
-	hd.closed = raw.Header.Get(hdrFinal) != ""
+	md, _ := parseMeta(raw.Header.Get(hdrMeta))
+	hd.seq, hd.epoch, hd.closed = raw.Sequence, md.epoch, md.final
 	return hd, nil
 }
 
