@@ -43,7 +43,8 @@ type Engine struct {
 
 	presence presenceStore // see presence.go
 
-	acks ackInbox // replies of pipelined publishes, see acks.go and batch.go
+	acks    ackInbox  // replies of pipelined publishes, see acks.go and batch.go
+	batches sync.Pool // emptied *batch values for reuse (batch.go)
 }
 
 var (
