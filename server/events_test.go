@@ -262,6 +262,9 @@ func TestPublishErrors(t *testing.T) {
 	}{
 		{"not json", `{"topic":`, 400, "invalid_json"},
 		{"two values", `{"topic":"a"} {}`, 400, "invalid_json"},
+		{"trailing brace", `{"topic":"a"} }`, 400, "invalid_json"},
+		{"trailing garbage", `{"topic":"a"} x`, 400, "invalid_json"},
+		{"padding past the body limit", `{"topic":"a"}` + strings.Repeat(" ", 3000), 413, "too_large"},
 		{"unknown field", `{"topic":"a","dat":1}`, 400, "invalid_json"},
 		{"no topic", `{"data":1}`, 400, "invalid_topic"},
 		{"space in topic", `{"topic":"a b"}`, 400, "invalid_topic"},

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -57,26 +59,21 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// The body must be JSON whatever Content-Type says: curl -d sends form encoding.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxBodyBytes)))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", mbe.Limit))
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_request", "read body: "+err.Error())
-		return
-	}
+	// The body must be JSON whatever Content-Type says: curl -d sends form encoding. It is
+	// decoded as it is read (one buffer, not a copy of the whole body and then another).
 	var pb publishBody
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxBodyBytes)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&pb); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_json", "invalid JSON body: "+err.Error())
+		writeBodyError(w, err, "invalid JSON body: "+err.Error())
 		return
 	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "invalid_json", "invalid JSON body: more than one value")
+	if _, err := dec.Token(); err != io.EOF { // only white space may follow the value
+		msg := "invalid JSON body: more than one value"
+		if err != nil {
+			msg = "invalid JSON body after the value: " + err.Error()
+		}
+		writeBodyError(w, err, msg)
 		return
 	}
 	headerSent := parseSentTime(r.Header.Get(SentTimeHeader))
@@ -154,6 +151,22 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		ids[i] = evs[i].ID()
 	}
 	writeJSON(w, http.StatusOK, publishBatchAnswer{IDs: ids, Online: online})
+}
+
+// writeBodyError answers a publish body that could not be decoded: 413 when it is over the
+// body limit, 400 bad_request when reading it failed (a timeout, a broken connection),
+// 400 invalid_json with msg otherwise.
+func writeBodyError(w http.ResponseWriter, err error, msg string) {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", mbe.Limit))
+	case errors.As(err, &ne), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, io.ErrClosedPipe):
+		writeError(w, http.StatusBadRequest, "bad_request", "read body: "+err.Error())
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_json", msg)
+	}
 }
 
 // message validates one item into a herald.Message.
