@@ -24,7 +24,7 @@ const (
 	minFeeds = 2
 )
 
-// feeds is the set of live-feed channels and the topics they serve.
+// feeds is the set of live-feed channels; Engine.live maps each subject to its topic.
 type feeds struct {
 	seed  maphash.Seed
 	chans []chan *nats.Msg
