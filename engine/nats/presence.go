@@ -3,10 +3,8 @@ package natsengine
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -94,22 +92,16 @@ func (p *presenceStore) UpdatePresence(ctx context.Context, node string, u heral
 		return err
 	}
 	for t, users := range u.Topics {
-		var val []byte
-		if len(users) > 0 {
-			if val, err = json.Marshal(users); err != nil {
-				return err
-			}
+		val, err := herald.EncodeTopicShare(users)
+		if err != nil {
+			return err
 		}
 		if err := put("t."+b64(string(t))+"."+nk, val); err != nil {
 			return unavailable(fmt.Errorf("natsengine: presence of %q: %w", t, err))
 		}
 	}
 	for user, n := range u.Users {
-		var val []byte
-		if n > 0 {
-			val = strconv.AppendInt(nil, int64(n), 10)
-		}
-		if err := put("u."+b64(user)+"."+nk, val); err != nil {
+		if err := put("u."+b64(user)+"."+nk, herald.EncodeUserShare(n)); err != nil {
 			return unavailable(fmt.Errorf("natsengine: presence of user %q: %w", user, err))
 		}
 	}
@@ -167,15 +159,8 @@ func (p *presenceStore) TopicPresence(ctx context.Context, topic herald.Topic) (
 		return tp, err
 	}
 	for _, v := range vals {
-		var users map[string]int
-		if err := json.Unmarshal(v, &users); err != nil {
+		if err := tp.AddShare(v); err != nil {
 			return tp, fmt.Errorf("natsengine: presence of %q: %w", topic, err)
-		}
-		for user, n := range users {
-			tp.Connections += n
-			if user != "" {
-				tp.Users[user] += n
-			}
 		}
 	}
 	return tp, nil
@@ -189,7 +174,7 @@ func (p *presenceStore) UserPresence(ctx context.Context, user string) (int, err
 	}
 	total := 0
 	for _, v := range vals {
-		n, err := strconv.Atoi(string(v))
+		n, err := herald.ParseUserShare(v)
 		if err != nil {
 			return 0, fmt.Errorf("natsengine: presence of user %q: %w", user, err)
 		}

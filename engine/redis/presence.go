@@ -2,9 +2,7 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -89,22 +87,14 @@ func (p *presenceStore) UpdatePresence(ctx context.Context, node string, u heral
 	}
 	_, err := e.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
 		for t, users := range u.Topics {
-			val := ""
-			if len(users) > 0 {
-				b, err := json.Marshal(users)
-				if err != nil {
-					return err
-				}
-				val = string(b)
+			val, err := herald.EncodeTopicShare(users)
+			if err != nil {
+				return err
 			}
-			presenceWriteScript.Eval(ctx, pipe, []string{e.topicPresenceKey(t)}, node, ms, val)
+			presenceWriteScript.Eval(ctx, pipe, []string{e.topicPresenceKey(t)}, node, ms, string(val))
 		}
 		for user, n := range u.Users {
-			val := ""
-			if n > 0 {
-				val = strconv.Itoa(n)
-			}
-			presenceWriteScript.Eval(ctx, pipe, []string{e.userPresenceKey(user)}, node, ms, val)
+			presenceWriteScript.Eval(ctx, pipe, []string{e.userPresenceKey(user)}, node, ms, string(herald.EncodeUserShare(n)))
 		}
 		return nil
 	})
@@ -123,15 +113,8 @@ func (p *presenceStore) TopicPresence(ctx context.Context, topic herald.Topic) (
 		return tp, e.wrap("presence read", err)
 	}
 	for _, v := range vals {
-		var users map[string]int
-		if err := json.Unmarshal([]byte(v), &users); err != nil {
+		if err := tp.AddShare([]byte(v)); err != nil {
 			return tp, fmt.Errorf("redis engine: presence of %q: %w", topic, err)
-		}
-		for user, n := range users {
-			tp.Connections += n
-			if user != "" {
-				tp.Users[user] += n
-			}
 		}
 	}
 	return tp, nil
@@ -146,7 +129,7 @@ func (p *presenceStore) UserPresence(ctx context.Context, user string) (int, err
 	}
 	total := 0
 	for _, v := range vals {
-		n, err := strconv.Atoi(v)
+		n, err := herald.ParseUserShare([]byte(v))
 		if err != nil {
 			return 0, fmt.Errorf("redis engine: presence of user %q: %w", user, err)
 		}
