@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/heraldpush/herald/sse"
 )
 
 // The subscriber side reads raw HTTP/1.1: the response head, then a body that is either
@@ -291,13 +293,7 @@ func (s *stream) line(line []byte, sink eventSink) {
 	if line[0] == ':' {
 		return
 	}
-	name, value := line, line[len(line):]
-	if i := bytes.IndexByte(line, ':'); i >= 0 {
-		name, value = line[:i], line[i+1:]
-		if len(value) > 0 && value[0] == ' ' {
-			value = value[1:]
-		}
-	}
+	name, value := sse.SplitField(line)
 	switch string(name) {
 	case "data":
 		if s.hasData {

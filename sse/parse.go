@@ -172,6 +172,21 @@ func (r *Reader) endBlock() (Event, bool) {
 	return ev, true
 }
 
+// SplitField splits a non-comment line of an event stream into its field name and value
+// as the WHATWG parser does: at the first colon, dropping one space after it; a line without
+// a colon is a name with an empty value. The results alias line.
+func SplitField(line []byte) (name, value []byte) {
+	i := bytes.IndexByte(line, ':')
+	if i < 0 {
+		return line, line[len(line):]
+	}
+	name, value = line[:i], line[i+1:]
+	if len(value) > 0 && value[0] == ' ' {
+		value = value[1:]
+	}
+	return name, value
+}
+
 // field processes one non-empty line.
 func (r *Reader) field(line []byte) error {
 	if line[0] == ':' {
@@ -184,13 +199,7 @@ func (r *Reader) field(line []byte) error {
 		}
 		return nil
 	}
-	name, value := line, line[len(line):]
-	if i := bytes.IndexByte(line, ':'); i >= 0 {
-		name, value = line[:i], line[i+1:]
-		if len(value) > 0 && value[0] == ' ' {
-			value = value[1:]
-		}
-	}
+	name, value := SplitField(line)
 	switch string(name) {
 	case "data":
 		if len(r.data)+len(value)+1 > r.maxEvent+1 {

@@ -228,3 +228,19 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 }
+
+func TestSplitField(t *testing.T) {
+	for _, tc := range []struct{ line, name, value string }{
+		{"data: x", "data", "x"},
+		{"data:x", "data", "x"},
+		{"data:  two spaces", "data", " two spaces"},
+		{"data", "data", ""},
+		{"id: a:b", "id", "a:b"},
+		{"event:", "event", ""},
+	} {
+		name, value := SplitField([]byte(tc.line))
+		if string(name) != tc.name || string(value) != tc.value {
+			t.Errorf("SplitField(%q) = %q, %q; want %q, %q", tc.line, name, value, tc.name, tc.value)
+		}
+	}
+}
