@@ -18,15 +18,7 @@ func TestCluster(t *testing.T) {
 	var nodes []*Engine
 	var recs []*enginetest.Recorder
 	for _, srv := range servers {
-		e, err := New(ctx, Options{URL: srv.URL(), Replicas: 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		rec := enginetest.NewRecorder()
-		if err := e.Start(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
+		e, rec := startedEngine(t, Options{URL: srv.URL(), Replicas: 3})
 		nodes, recs = append(nodes, e), append(recs, rec)
 	}
 	topic := herald.Topic("raffle:42")

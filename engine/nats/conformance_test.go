@@ -23,6 +23,21 @@ func newEngine(tb testing.TB, url string, ret herald.RetentionFunc) *Engine {
 	return e
 }
 
+// startedEngine returns a started engine on opts, with a Recorder as its sink.
+func startedEngine(t *testing.T, opts Options) (*Engine, *enginetest.Recorder) {
+	t.Helper()
+	e, err := New(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	rec := enginetest.NewRecorder()
+	if err := e.Start(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	return e, rec
+}
+
 // wipeStreams deletes every stream on the server, as an operator flushing JetStream would.
 func wipeStreams(tb testing.TB, url string) {
 	tb.Helper()

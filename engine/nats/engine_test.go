@@ -211,15 +211,7 @@ func TestBridge(t *testing.T) {
 	var nodes []*Engine
 	var recs []*enginetest.Recorder
 	for range 3 {
-		e, err := New(ctx, Options{URL: srv.URL(), Storage: jetstream.MemoryStorage, Bridge: rules()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		rec := enginetest.NewRecorder()
-		if err := e.Start(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
+		e, rec := startedEngine(t, Options{URL: srv.URL(), Storage: jetstream.MemoryStorage, Bridge: rules()})
 		nodes, recs = append(nodes, e), append(recs, rec)
 	}
 	topic := herald.Topic("scan:abc")
