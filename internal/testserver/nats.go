@@ -34,9 +34,10 @@ type NATSServer struct {
 	clusterPort int
 	routes      []string
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	log *os.File
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
+	log    *os.File
 }
 
 // NATS starts a standalone nats-server with JetStream on a free port and stops it when the
@@ -131,21 +132,33 @@ func (s *NATSServer) spawn() {
 		logf.Close()
 		s.tb.Fatalf("testserver: start nats-server: %v", err)
 	}
-	s.cmd, s.log = cmd, logf
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	s.cmd, s.exited, s.log = cmd, exited, logf
 }
 
 // waitReady waits until the server accepts TCP connections and /healthz reports JetStream
-// ready, failing the test (with the server's log) after natsStartTimeout.
+// ready, failing the test (with the server's log) at once if the server exits, or after
+// natsStartTimeout.
 func (s *NATSServer) waitReady() {
 	s.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), natsStartTimeout)
 	defer cancel()
+	s.mu.Lock()
+	exited := s.exited
+	s.mu.Unlock()
 	client := &http.Client{Timeout: time.Second}
 	for {
 		if s.healthy(ctx, client) {
 			return
 		}
 		select {
+		case <-exited:
+			logText, _ := os.ReadFile(filepath.Join(s.dir, "nats-server.log"))
+			s.tb.Fatalf("testserver: nats-server %s on port %d exited while starting; log:\n%s", s.name, s.port, logText)
 		case <-ctx.Done():
 			logText, _ := os.ReadFile(filepath.Join(s.dir, "nats-server.log"))
 			s.tb.Fatalf("testserver: nats-server %s on port %d not ready after %v; log:\n%s", s.name, s.port, natsStartTimeout, logText)
@@ -181,18 +194,13 @@ func (s *NATSServer) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = s.cmd.Wait()
-		close(done)
-	}()
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	select {
-	case <-done:
+	case <-s.exited:
 	case <-time.After(5 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-done
+		<-s.exited
 	}
 	s.log.Close()
-	s.cmd, s.log = nil, nil
+	s.cmd, s.exited, s.log = nil, nil, nil
 }

@@ -8,18 +8,43 @@ package testserver
 import (
 	"net"
 	"os/exec"
+	"sync"
 	"testing"
 )
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// handedOut holds every port FreePort returned in this process. The kernel may hand the
+// same port to two listen(":0") calls in a row once the first listener is closed, and a
+// three-server NATS cluster asks for nine ports before any server binds them; so ports are
+// given out once per process. (Ports are a machine-wide resource: this set is the one piece
+// of process-wide state in the package.)
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and that no earlier
+// call in this process returned.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("testserver: find a free port: %v", err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = make(map[int]bool)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("testserver: find a free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
+	}
+	tb.Fatal("testserver: no fresh free port after 100 tries")
+	return 0
 }
 
 // RequireBinary returns the path of the named program, failing the test (not skipping it)
