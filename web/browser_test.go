@@ -282,17 +282,26 @@ func TestBrowserScanCompletes(t *testing.T) {
 	b.Screenshot(ctx, "done")
 }
 
+// startScanUntil opens the demo on a slow pipeline (700 ms a step), starts a scan and
+// waits until the page has received step's event with status.
+func startScanUntil(t *testing.T, ctx context.Context, s *stack, step, status string) {
+	t.Helper()
+	run(t, ctx,
+		chromedp.Navigate(s.URL+"/demo"),
+		chromedp.WaitVisible(chromedp.ID("scan-start")),
+		chromedp.Click(chromedp.ID("scan-start")),
+		waitJS(`heraldDemo.scan.received.some(e => e.step === '`+step+`' && e.status === '`+status+`')`, 20*time.Second),
+	)
+}
+
 func TestBrowserScanSurvivesDropButton(t *testing.T) {
 	b := browsertest.Start(t)
 	s := startStack(t, 700*time.Millisecond)
 	ctx, cancel := context.WithTimeout(b.Ctx, 60*time.Second)
 	defer cancel()
 
+	startScanUntil(t, ctx, s, "vision", "completed")
 	run(t, ctx,
-		chromedp.Navigate(s.URL+"/demo"),
-		chromedp.WaitVisible(chromedp.ID("scan-start")),
-		chromedp.Click(chromedp.ID("scan-start")),
-		waitJS(`heraldDemo.scan.received.some(e => e.step === 'vision' && e.status === 'completed')`, 20*time.Second),
 		chromedp.Click(chromedp.ID("scan-drop")),
 		waitJS(`document.getElementById('scan-conn').dataset.state === 'dropped'`, 5*time.Second),
 	)
@@ -307,12 +316,7 @@ func TestBrowserScanSurvivesServerCut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(b.Ctx, 60*time.Second)
 	defer cancel()
 
-	run(t, ctx,
-		chromedp.Navigate(s.URL+"/demo"),
-		chromedp.WaitVisible(chromedp.ID("scan-start")),
-		chromedp.Click(chromedp.ID("scan-start")),
-		waitJS(`heraldDemo.scan.received.some(e => e.step === 'rule' && e.status === 'processing')`, 20*time.Second),
-	)
+	startScanUntil(t, ctx, s, "rule", "processing")
 	s.Cut() // the server drops every stream; EventSource reconnects with Last-Event-ID
 	checkResumedScan(t, ctx, s, "the cut")
 	b.Screenshot(ctx, "done")
