@@ -46,8 +46,10 @@ type Engine interface {
 // Sink receives an engine's live events; the hub implements it.
 type Sink interface {
 	// Deliver hands over a live event of a subscribed topic. Calls for one topic come in
-	// sequence order and never concurrently; Deliver never blocks on subscribers. The event
-	// is not retained after the call returns: the sink copies what it keeps.
+	// sequence order and never concurrently; Deliver never blocks on subscribers (the hub
+	// may write a small fan-out to its sockets in the calling goroutine, but never waits for
+	// a socket). The event is not retained after the call returns: the sink copies what it
+	// keeps.
 	Deliver(ev *Event)
 	// Resync reports that live delivery was interrupted and events may have been missed;
 	// the sink rereads history for its topics.

@@ -64,6 +64,25 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
+// chainedEvent returns an event of c's (first) topic and a function that moves it to the
+// next position of the node's chain, so that every Deliver of it is fanned out.
+func chainedEvent(c *Conn) (*herald.Event, func()) {
+	t := c.tops[0]
+	t.lock()
+	epoch, seq := t.epoch, t.last
+	t.unlock()
+	if epoch == "" {
+		epoch = "bench"
+	}
+	ev := &herald.Event{Topic: t.name, Name: "odds", Data: benchData}
+	return ev, func() {
+		seq++
+		ev.Position = herald.Position{Epoch: epoch, Seq: seq}
+		ev.Prev = seq - 1
+		ev.Time = time.Now().UnixNano()
+	}
+}
+
 // BenchmarkFanout10k measures one event delivered to 10,000 subscribers of one topic on this
 // node: the engine hands it to the hub, the hub encodes it once and queues the shared frame
 // on every connection, and each connection's writer copies it into its write buffer and
@@ -74,21 +93,11 @@ func BenchmarkFanout10k(b *testing.B) {
 	h := benchHub(b)
 	topic := herald.Topic("bench:fanout")
 	conns := liveConns(b, h, topic, n)
-	t := conns[0].tops[0]
-	t.lock()
-	epoch, seq := t.epoch, t.last
-	t.unlock()
-	if epoch == "" {
-		epoch = "bench"
-	}
-	ev := herald.Event{Topic: topic, Name: "odds", Data: benchData}
+	ev, next := chainedEvent(conns[0])
 	// Warm up queues and write buffers, as a long-running stream has them.
 	deliver := func() {
-		seq++
-		ev.Position = herald.Position{Epoch: epoch, Seq: seq}
-		ev.Prev = seq - 1
-		ev.Time = time.Now().UnixNano()
-		h.Deliver(&ev)
+		next()
+		h.Deliver(ev)
 		for _, c := range conns {
 			if err := c.flush(); err != nil {
 				b.Fatal(err)

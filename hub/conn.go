@@ -76,23 +76,33 @@ type Conn struct {
 
 // enqueue appends a frame without ever blocking; a connection whose queue would exceed its
 // bound is closed as a slow consumer instead.
-func (c *Conn) enqueue(f *frame, idx int32) {
+func (c *Conn) enqueue(f *frame, idx int32) { c.push(f, idx, false) }
+
+// push is enqueue. With claim, a pooled connection that nobody owns is not handed to its
+// worker: push takes ownership for the caller and reports true, and the caller must serve
+// it (pool.serveInline) — after releasing its own locks.
+func (c *Conn) push(f *frame, idx int32, claim bool) bool {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	if c.qBytes+len(f.buf) > c.h.opts.MaxQueueBytes {
 		c.closeLocked(ReasonSlowConsumer)
 		c.mu.Unlock()
-		return
+		return false
 	}
 	c.q = append(c.q, entry{f, idx})
 	c.qBytes += len(f.buf)
 	if c.pooled {
+		if claim && !c.scheduled {
+			c.scheduled = true
+			c.mu.Unlock()
+			return true
+		}
 		c.scheduleLocked()
 		c.mu.Unlock()
-		return
+		return false
 	}
 	first := len(c.q) == 1
 	c.mu.Unlock()
@@ -102,6 +112,7 @@ func (c *Conn) enqueue(f *frame, idx int32) {
 		default:
 		}
 	}
+	return false
 }
 
 // close ends the stream with reason; the first reason wins.

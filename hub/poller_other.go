@@ -2,11 +2,16 @@
 
 package hub
 
-import "syscall"
+import (
+	"errors"
+	"syscall"
+)
 
 // poller is not available off Linux: CanDetach reports false and every stream keeps the
 // goroutine of its HTTP handler.
 type poller struct{}
+
+var errNoPool = errors.New("hub: the writer pool needs Linux (epoll)")
 
 func newPoller(*Hub) (*poller, error) { return nil, errNoPool }
 

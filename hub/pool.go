@@ -51,19 +51,23 @@ type pool struct {
 	poll    *poller
 	stop    chan struct{}
 	wg      sync.WaitGroup // workers and the poller goroutine
+	inline  sync.Pool      // *worker scratch for serveInline
 
 	mu     sync.Mutex
 	closed bool           // no more detaches
 	conns  sync.WaitGroup // detached connections not yet ended
 }
 
-// worker is one writer of the pool with its run queue and its own write buffers.
+// worker is one writer of the pool with its run queue and its own write buffers. An inline
+// worker is only the buffers, lent to a goroutine that serves a connection it claimed
+// (serveInline); it has no goroutine and no run queue.
 type worker struct {
-	p     *pool
-	mu    sync.Mutex
-	q     []*Conn // run queue, guarded by mu
-	spare []*Conn // the other run queue slice; they alternate
-	wake  chan struct{}
+	p      *pool
+	inline bool
+	mu     sync.Mutex
+	q      []*Conn // run queue, guarded by mu
+	spare  []*Conn // the other run queue slice; they alternate
+	wake   chan struct{}
 
 	// Owned by the worker goroutine.
 	rw   rawWriter
@@ -168,12 +172,32 @@ func (w *worker) run() {
 // maxRounds bounds the writes one connection gets before the worker moves on to the others.
 const maxRounds = 4
 
+// serveInline writes what c has queued in the calling goroutine, which claimed c (Conn.push
+// with claim). Delivering an event to one or a few connections this way saves the handoff to
+// a worker goroutine — a wake-up and a scheduling delay per event, which at 10,000 unicast
+// events/s is a good part of the tail latency. The write never blocks: a full socket goes to
+// a flusher as usual, and a closed connection to its worker, which ends it.
+func (p *pool) serveInline(c *Conn) {
+	w, _ := p.inline.Get().(*worker)
+	if w == nil {
+		w = &worker{p: p, inline: true}
+	}
+	w.serve(c)
+	p.inline.Put(w)
+}
+
 // serve writes what c has queued; the worker owns c.
 func (w *worker) serve(c *Conn) {
 	for range maxRounds {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
+			if w.inline {
+				// Ending runs the stream's end callbacks, which may take locks of the
+				// goroutine that delivered: leave it to the connection's worker.
+				w.p.worker(c).push(c)
+				return
+			}
 			w.end(c)
 			return
 		}
@@ -194,7 +218,7 @@ func (w *worker) serve(c *Conn) {
 			return // a flusher owns c now
 		}
 	}
-	w.push(c) // still owned (scheduled): back of the queue, for fairness
+	w.p.worker(c).push(c) // still owned (scheduled): back of its worker's queue, for fairness
 }
 
 // write encodes w.ents as one chunk and writes it without blocking. It reports false when

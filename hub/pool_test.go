@@ -81,21 +81,11 @@ func BenchmarkFanoutPooled1k(b *testing.B) {
 	b.Cleanup(func() { h.Close(); eng.Close() })
 	topic := herald.Topic("bench:pooled")
 	conns := pooledConns(b, h, topic, n)
-	t := conns[0].tops[0]
-	t.lock()
-	epoch, seq := t.epoch, t.last
-	t.unlock()
-	if epoch == "" {
-		epoch = "bench"
-	}
-	ev := herald.Event{Topic: topic, Name: "odds", Data: benchData}
+	ev, next := chainedEvent(conns[0])
 	want := int64(0)
 	deliver := func() {
-		seq++
-		ev.Position = herald.Position{Epoch: epoch, Seq: seq}
-		ev.Prev = seq - 1
-		ev.Time = time.Now().UnixNano()
-		h.Deliver(&ev)
+		next()
+		h.Deliver(ev)
 		want += n
 		for obs.n.Load() < want {
 			time.Sleep(20 * time.Microsecond)

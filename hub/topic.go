@@ -174,22 +174,38 @@ func (h *Hub) Deliver(ev *herald.Event) {
 	if t == nil {
 		return
 	}
+	var own inlineConns
 	t.lock()
-	defer t.unlock()
 	if !t.ready || t.filling {
 		t.dirty = true
+		t.unlock()
 		return
 	}
 	switch {
 	case ev.Epoch == t.epoch && ev.Seq <= t.last:
 		// Already fanned out (a fill read it from history first).
 	case (ev.Epoch == t.epoch || t.epoch == "") && ev.Prev == t.last:
-		h.fanoutLocked(t, ev)
+		h.fanoutLocked(t, ev, &own)
 	default:
 		t.dirty = true
 		t.filling = true
 		go h.fill(t, false)
 	}
+	t.unlock()
+	for _, c := range own.c[:own.n] {
+		h.pool.serveInline(c)
+	}
+}
+
+// inlineMax is the largest fan-out that Deliver writes itself (pool.serveInline) rather than
+// through the writer pool: unicast and small groups. A broadcast goes to the pool, whose
+// workers write on every core.
+const inlineMax = 4
+
+// inlineConns are the connections a fan-out claimed for the delivering goroutine to write.
+type inlineConns struct {
+	n int
+	c [inlineMax]*Conn
 }
 
 // recheck rereads a topic's history after its position, if it is still followed.
@@ -231,12 +247,23 @@ func (h *Hub) Resync() {
 }
 
 // fanoutLocked encodes ev once and queues it on every subscriber.
-func (h *Hub) fanoutLocked(t *topic, ev *herald.Event) {
+// With own (nil: none), a fan-out of at most inlineMax connections claims the pooled ones
+// nobody is writing into own, for the caller to serve once it has released t's lock.
+func (h *Hub) fanoutLocked(t *topic, ev *herald.Event, own *inlineConns) {
 	t.epoch, t.last, t.closed = ev.Epoch, ev.Seq, ev.Final
 	if len(t.subs) == 0 {
 		return
 	}
 	f := newEventFrame(ev)
+	if own != nil && len(t.subs) <= inlineMax {
+		for _, s := range t.subs {
+			if s.conn.push(f, s.idx, true) {
+				own.c[own.n] = s.conn
+				own.n++
+			}
+		}
+		return
+	}
 	for _, s := range t.subs {
 		s.conn.enqueue(f, s.idx)
 	}
@@ -312,7 +339,7 @@ func (h *Hub) fill(t *topic, initial bool) {
 					// History lost events we never delivered (trimmed while we were cut off).
 					h.resetLocked(t, ResetExpired, herald.Position{Epoch: ev.Epoch, Seq: ev.Prev}, false)
 				}
-				h.fanoutLocked(t, ev)
+				h.fanoutLocked(t, ev, nil)
 			}
 			if len(hist.Events) >= limit {
 				t.dirty = true

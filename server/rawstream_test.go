@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/engine/memory"
 	"github.com/heraldpush/herald/hub"
 	"github.com/heraldpush/herald/server"
@@ -249,4 +251,89 @@ func TestDetachedStreamEndsCleanly(t *testing.T) {
 		waitUntil(t, func() bool { return obs.Conns() == 0 })
 	}
 	_ = hub.ReasonFinal
+}
+
+// TestConcurrentInlineDeliveries publishes to two topics of one detached stream from two
+// goroutines at once. Small fan-outs are written by the delivering goroutine itself (the hub
+// claims the connection instead of waking a pool worker), so here two publishers race for
+// the same connection: every event must arrive exactly once, each topic's in order, and a
+// second stream sharing one topic must get that topic's events too.
+func TestConcurrentInlineDeliveries(t *testing.T) {
+	g := newGateway(t, server.Config{})
+	detached(t, g)
+	both := dialStream(t, g, "/v1/events?topic=in:a&topic=in:b", nil, nil)
+	onlyA := dialStream(t, g, "/v1/events?topic=in:a", nil, nil)
+	waitUntil(t, func() bool { return g.srv.Hub().Conns() == 2 })
+	const n = 300
+	var wg sync.WaitGroup
+	for _, topic := range []string{"in:a", "in:b"} {
+		wg.Go(func() {
+			for i := range n {
+				body := fmt.Sprintf(`{"topic":%q,"data":%d}`, topic, i)
+				resp, err := http.Post(g.url+"/v1/publish", "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Errorf("publish: %v", err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("publish %s: %s", body, resp.Status)
+					return
+				}
+			}
+		})
+	}
+	// Each topic's data must count up from 0; the two topics interleave freely.
+	read := func(s *rawStream, total int, topics ...string) {
+		t.Helper()
+		next := map[string]int{}
+		for _, tp := range topics {
+			next[tp] = 0
+		}
+		for range total {
+			ev, err := s.r.Next()
+			if err != nil {
+				t.Fatalf("after %v: %v", next, err)
+			}
+			tp := "in:a"
+			if ev.Name != "" {
+				t.Fatalf("unexpected event %q", ev.Name)
+			}
+			i, err := strconv.Atoi(string(ev.Data))
+			if err != nil {
+				t.Fatalf("data %q", ev.Data)
+			}
+			// The topic is the cursor's: one position per topic, in request order.
+			if len(topics) == 2 {
+				tp = topicOfCursor(t, ev.ID, next)
+			}
+			if i != next[tp] {
+				t.Fatalf("%s: got %d, want %d (id %q)", tp, i, next[tp], ev.ID)
+			}
+			next[tp]++
+		}
+	}
+	read(both, 2*n, "in:a", "in:b")
+	read(onlyA, n, "in:a")
+	wg.Wait()
+}
+
+// topicOfCursor says which of in:a and in:b moved in the cursor id, against the counts
+// seen so far (the cursor holds the two topics' positions in request order; the memory
+// engine numbers a topic's events from 1).
+func topicOfCursor(t *testing.T, id string, seen map[string]int) string {
+	t.Helper()
+	c, err := herald.ParseCursor(id)
+	if err != nil || len(c) != 2 {
+		t.Fatalf("cursor %q: %v (%d positions)", id, err, len(c))
+	}
+	switch {
+	case int(c[0].Seq) == seen["in:a"]+1 && int(c[1].Seq) == seen["in:b"]:
+		return "in:a"
+	case int(c[1].Seq) == seen["in:b"]+1 && int(c[0].Seq) == seen["in:a"]:
+		return "in:b"
+	default:
+		t.Fatalf("cursor %q is not one step past %v", id, seen)
+		return ""
+	}
 }
