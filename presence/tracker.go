@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
@@ -17,7 +18,7 @@ import (
 
 // Defaults for Options.
 const (
-	// DefaultHeartbeat is how often a node rewrites all of its shares.
+	// DefaultHeartbeat is how often a node rewrites each of its shares.
 	DefaultHeartbeat = 5 * time.Second
 	// DefaultTTL is how long a share lives without a rewrite: the bound within which a dead
 	// node's users leave presence.
@@ -56,6 +57,7 @@ type Options struct {
 type Tracker struct {
 	opts Options
 	log  *slog.Logger
+	seed maphash.Seed // spreads shares over heartbeat slots
 
 	mu     sync.Mutex
 	topics map[herald.Topic]map[string]int // topic → user → local connections
@@ -108,6 +110,7 @@ func New(opts Options) (*Tracker, error) {
 	return &Tracker{
 		opts:    opts,
 		log:     opts.Logger,
+		seed:    maphash.MakeSeed(),
 		topics:  make(map[herald.Topic]map[string]int),
 		users:   make(map[string]int),
 		dirtyT:  make(map[herald.Topic]struct{}),
@@ -258,26 +261,40 @@ func (t *Tracker) halt() {
 	<-t.done
 }
 
-// run is the writer: it writes dirty shares when woken and all shares every heartbeat.
+// heartbeatSlots is how many parts the heartbeat rewrite is cut into: every
+// Heartbeat/heartbeatSlots the writer rewrites the shares of one part (by hash), so each
+// share is still rewritten once per heartbeat but a node with 10,000 topics never sends them
+// to the store in one burst (which, on a shared broker, delays everybody's publishes).
+const heartbeatSlots = 10
+
+// run is the writer: it writes dirty shares when woken, and every Heartbeat/heartbeatSlots
+// the dirty shares and one slot's share of the rest.
 func (t *Tracker) run() {
 	defer close(t.done)
-	tick := time.NewTicker(t.opts.Heartbeat)
+	tick := time.NewTicker(t.opts.Heartbeat / heartbeatSlots)
 	defer tick.Stop()
+	slot := 0
 	for {
 		select {
 		case <-t.stop:
 			return
 		case <-t.kick:
-			t.write(false)
+			t.write(-1)
 		case <-tick.C:
-			t.write(true)
+			t.write(slot)
+			slot = (slot + 1) % heartbeatSlots
 		}
 	}
 }
 
-// write sends the dirty shares (all shares when full) and then the join and leave events
-// those changes call for.
-func (t *Tracker) write(full bool) {
+// inSlot reports whether name's share is rewritten in heartbeat slot slot.
+func (t *Tracker) inSlot(name string, slot int) bool {
+	return maphash.String(t.seed, name)%heartbeatSlots == uint64(slot)
+}
+
+// write sends the dirty shares, and with slot ≥ 0 the shares of that heartbeat slot, and
+// then the join and leave events those changes call for.
+func (t *Tracker) write(slot int) {
 	t.mu.Lock()
 	u := herald.PresenceUpdate{Topics: make(map[herald.Topic]map[string]int), Users: make(map[string]int)}
 	addTopic := func(name herald.Topic) {
@@ -294,12 +311,16 @@ func (t *Tracker) write(full bool) {
 	for user := range t.dirtyU {
 		u.Users[user] = t.users[user]
 	}
-	if full {
+	if slot >= 0 {
 		for name := range t.topics {
-			addTopic(name)
+			if t.inSlot(string(name), slot) {
+				addTopic(name)
+			}
 		}
 		for user, n := range t.users {
-			u.Users[user] = n
+			if t.inSlot(user, slot) {
+				u.Users[user] = n
+			}
 		}
 	}
 	clear(t.dirtyT)

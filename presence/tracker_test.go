@@ -2,6 +2,7 @@ package presence_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -81,5 +82,64 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 3s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sizeStore records the size of every write that reaches a store.
+type sizeStore struct {
+	herald.PresenceStore
+	mu     sync.Mutex
+	writes []int
+}
+
+func (s *sizeStore) UpdatePresence(ctx context.Context, node string, u herald.PresenceUpdate, ttl time.Duration) error {
+	s.mu.Lock()
+	s.writes = append(s.writes, len(u.Topics))
+	s.mu.Unlock()
+	return s.PresenceStore.UpdatePresence(ctx, node, u, ttl)
+}
+
+func (s *sizeStore) sizes() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.writes...)
+}
+
+// TestHeartbeatRewritesEverySharePiecewise: with no joins or leaves for many TTLs, every
+// share stays alive, although the heartbeat never rewrites all of them in one write.
+func TestHeartbeatRewritesEverySharePiecewise(t *testing.T) {
+	const n = 200
+	store := &sizeStore{PresenceStore: memory.New(memory.Options{}).Presence()}
+	tr, err := presence.New(presence.Options{Store: store, Heartbeat: 100 * time.Millisecond, TTL: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Start()
+	defer tr.Close()
+	ctx := context.Background()
+	topics := make([]herald.Topic, n)
+	for i := range topics {
+		topics[i] = herald.Topic(fmt.Sprintf("p:%d", i))
+	}
+	tr.Join("u", topics)
+	waitFor(t, func() bool { tp, _ := tr.Topic(ctx, topics[n-1]); return tp.Connections == 1 })
+	joined := len(store.sizes())
+	time.Sleep(time.Second) // five TTLs without a change
+	for _, topic := range topics {
+		if tp, err := tr.Topic(ctx, topic); err != nil || tp.Connections != 1 || tp.Users["u"] != 1 {
+			t.Fatalf("%s after 5 TTLs: %+v, %v", topic, tp, err)
+		}
+	}
+	if c, err := tr.User(ctx, "u"); err != nil || c != 1 {
+		t.Fatalf("user u: %d, %v", c, err)
+	}
+	beats := store.sizes()[joined:]
+	if len(beats) < 20 {
+		t.Fatalf("%d heartbeat writes in 1s with a 100ms heartbeat, want about 100", len(beats))
+	}
+	for _, size := range beats {
+		if size >= n/2 {
+			t.Fatalf("a heartbeat write carried %d of %d shares: %v", size, n, beats)
+		}
 	}
 }
