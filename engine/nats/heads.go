@@ -73,6 +73,22 @@ func (s *headStripe) setLocked(t herald.Topic, hd head) {
 
 func (s *headStripe) dropLocked(t herald.Topic) { delete(s.m, t) }
 
+// prime caches hd as t's head unless a head of t is cached already (a publish of this node
+// knows better) or the stripe is busy with a publish (it is not worth waiting for). History
+// calls it with the head it has just read, so that a node holding subscribers of a topic
+// sends the topic's first publish without reading the head again: the read costs a round
+// trip and nats-server a last-message lookup.
+func (h *heads) prime(t herald.Topic, hd head) {
+	s := &h.stripes[h.index(t)]
+	if !s.mu.TryLock() {
+		return
+	}
+	if _, ok := s.getLocked(t, hd.stream); !ok {
+		s.setLocked(t, hd)
+	}
+	s.mu.Unlock()
+}
+
 // dropAll forgets every head (after a reconnect).
 func (h *heads) dropAll() {
 	for i := range h.stripes {

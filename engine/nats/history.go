@@ -26,12 +26,18 @@ func (e *Engine) History(ctx context.Context, topic herald.Topic, after uint64, 
 		return herald.History{}, err
 	}
 	key := topicKey(topic)
+	created, _ := s.current()
 	last, err := e.lastMsg(ctx, s, key)
-	if err != nil || last == nil {
+	if err != nil {
 		return herald.History{}, err
+	}
+	if last == nil {
+		e.heads.prime(topic, head{stream: s, created: created})
+		return herald.History{}, nil
 	}
 	md, _ := parseMeta(last.Header.Get(hdrMeta))
 	epoch := md.epoch
+	e.heads.prime(topic, head{stream: s, created: created, seq: last.Sequence, epoch: epoch, closed: md.final})
 	var h herald.History
 	h.State = herald.TopicState{Epoch: epoch, Last: last.Sequence, Closed: md.final}
 	first, err := e.nextMsg(ctx, s, key, 1)
