@@ -14,6 +14,8 @@ import (
 func FuzzPublishDecode(f *testing.F) {
 	for _, s := range []string{
 		`{"topic":"a","event":"e","data":{"k":1}}`,
+		`{"topic":"a","data":{ "k" : [1, 2],
+		"s":"x y"}}`,
 		`{"topic":"a","data":"line1\nline2\r\nline3\rend"}`,
 		`{"events":[{"topic":"a","data":"x"},{"topic":"b","data":[1,2]}]}`,
 		`{"topic":"a","event":"x\ny","data":"z"}`,
@@ -38,6 +40,13 @@ func FuzzPublishDecode(f *testing.F) {
 			m, _, _, err := s.message(it, 0)
 			if err != nil {
 				continue
+			}
+			// Data that is not a JSON string is sent compacted, whether or not it needed it.
+			if raw := bytes.TrimSpace(it.Data); len(raw) > 0 && raw[0] != '"' && string(raw) != "null" {
+				var c bytes.Buffer
+				if err := json.Compact(&c, raw); err != nil || !bytes.Equal(c.Bytes(), m.Data) {
+					t.Fatalf("data %q sent as %q, compact form %q (%v)", raw, m.Data, c.Bytes(), err)
+				}
 			}
 			frame := sse.AppendEvent([]byte("id: x-1\n"), string(m.Name), m.Data)
 			r := sse.NewReader(bytes.NewReader(frame))

@@ -202,11 +202,16 @@ func (s *Server) message(it publishItem, headerSent int64) (herald.Message, int,
 }
 
 // eventData turns the JSON data value into the event's text: a JSON string is sent as its
-// text, anything else as compact JSON, and a missing value as empty data.
+// text, anything else as compact JSON, and a missing value as empty data. raw is the
+// decoder's own copy of a value it has validated, so data without white space is returned
+// as it is: only data that may need compacting is compacted (copied and checked again).
 func eventData(raw json.RawMessage) ([]byte, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return []byte{}, nil
+	}
+	if raw[0] != '"' && bytes.IndexAny(raw, " \t\r\n") < 0 {
+		return raw, nil
 	}
 	if raw[0] == '"' {
 		var s string
