@@ -33,7 +33,9 @@ func ParseCursor(s string) (Cursor, error) {
 	n := strings.Count(s, ".") + 1
 	c := make(Cursor, 0, n)
 	epoch := ""
-	for i, part := range strings.Split(s, ".") {
+	for i := 0; ; i++ {
+		part, rest, more := strings.Cut(s, ".")
+		s = rest
 		seqText := part
 		if j := strings.IndexByte(part, '-'); j >= 0 {
 			epoch = part[:j]
@@ -52,8 +54,10 @@ func ParseCursor(s string) (Cursor, error) {
 			return nil, fmt.Errorf("%w: position %d: bad sequence %q", ErrInvalidCursor, i, seqText)
 		}
 		c = append(c, Position{Epoch: epoch, Seq: seq})
+		if !more {
+			return c, nil
+		}
 	}
-	return c, nil
 }
 
 func checkEpoch(e string) error {

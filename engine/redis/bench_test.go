@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/engine/enginetest"
 	"github.com/heraldpush/herald/internal/testserver"
 )
 
@@ -108,4 +109,13 @@ func BenchmarkCrossNodeLatency(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkHistory reads a resuming client's missed events: the 100 events after a cursor
+// in a topic holding 1,000 (one script call per op: the state and the page come back
+// together).
+func BenchmarkHistory(b *testing.B) {
+	srv := testserver.Redis(b)
+	e, _ := newTestEngine(b, srv.URL(), Options{})
+	enginetest.BenchHistory(b, e)
 }
