@@ -93,6 +93,7 @@ type group struct {
 
 	dropping atomic.Bool // reconnect mode: subscribers drop at random
 	stopping atomic.Bool
+	epoll    *epollReader // reads open streams (Linux, all modes but reconnect); nil: goroutines
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	readyCh  chan struct{} // closed when every subscriber is ready
@@ -121,6 +122,14 @@ func newGroup(cfg *Config, targets []target, indexes []int) *group {
 // start opens every subscriber's stream in the background.
 func (g *group) start(ctx context.Context) {
 	ctx, g.cancel = context.WithCancel(ctx)
+	if g.cfg.Mode != ModeReconnect {
+		// Reconnect mode drops streams with read deadlines: its sessions keep reading
+		// themselves.
+		var err error
+		if g.epoll, err = newEpollReader(); err != nil {
+			g.fail(err)
+		}
+	}
 	for _, s := range g.subs {
 		g.wg.Add(1)
 		go func() {
@@ -159,6 +168,9 @@ func (g *group) finish(published uint64) Stats {
 		s.close()
 	}
 	g.wg.Wait()
+	if g.epoll != nil {
+		g.epoll.stop()
+	}
 	st := g.stats()
 	if published > 0 {
 		for _, s := range g.subs {
@@ -275,6 +287,10 @@ func (s *sub) session(ctx context.Context) error {
 	if _, err := conn.Write(s.request(t)); err != nil {
 		return err
 	}
+	rd, err := newReader(conn)
+	if err != nil {
+		return err
+	}
 	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second)) // for the response head
 	s.st.begin()
 	open := false
@@ -285,7 +301,7 @@ func (s *sub) session(ctx context.Context) error {
 		}
 	}()
 	for {
-		bp, n, err := readPooled(conn)
+		bp, n, err := rd.read()
 		if err != nil {
 			if open && errors.Is(err, os.ErrDeadlineExceeded) {
 				if g.dropping.Load() {
@@ -317,6 +333,9 @@ func (s *sub) session(ctx context.Context) error {
 		}
 		if err != nil {
 			return err
+		}
+		if open && g.epoll != nil {
+			return g.epoll.serve(ctx, s, conn)
 		}
 		if open && !deadline && g.dropping.Load() && len(s.st.lastID) > 0 {
 			// Drop after an exponentially distributed time: a Poisson process per subscriber.

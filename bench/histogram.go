@@ -103,6 +103,19 @@ func (h *Hist) Merge(o Hist) {
 	h.Max = max(h.Max, o.Max)
 }
 
+// Since returns the values h recorded after the earlier snapshot o of the same histogram
+// (its maximum is h's: the exact maximum of the interval is not kept).
+func (h Hist) Since(o Hist) Hist {
+	d := Hist{Counts: make([]uint64, len(h.Counts)), Max: h.Max}
+	for i, c := range h.Counts {
+		if i < len(o.Counts) {
+			c -= min(c, o.Counts[i])
+		}
+		d.Counts[i] = c
+	}
+	return d
+}
+
 // Total returns the number of values recorded.
 func (h Hist) Total() uint64 {
 	var n uint64

@@ -6,26 +6,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times (100 on every Linux platform Go
 // supports).
 const clockTicks = 100
-
-// selfCPU returns this process's user+system CPU time in seconds (getrusage).
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return tv(ru.Utime) + tv(ru.Stime)
-}
-
-func tv(t syscall.Timeval) float64 {
-	return float64(t.Sec) + float64(t.Usec)/1e6
-}
 
 // procRSS returns a process's resident set size in bytes (VmRSS of /proc/PID/status).
 func procRSS(pid int) (int64, error) {

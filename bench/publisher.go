@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,7 +17,6 @@ import (
 type publisher struct {
 	cfg     *Config
 	targets []target
-	client  *http.Client
 	rr      atomic.Uint64 // round-robin position over targets
 
 	published atomic.Uint64
@@ -29,12 +26,7 @@ type publisher struct {
 }
 
 func newPublisher(cfg *Config, targets []target) *publisher {
-	tr := &http.Transport{
-		MaxIdleConnsPerHost: cfg.Publishers + 2,
-		DisableCompression:  true,
-		IdleConnTimeout:     time.Minute,
-	}
-	return &publisher{cfg: cfg, targets: targets, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &publisher{cfg: cfg, targets: targets}
 }
 
 // run publishes rate×duration events spread over topics (the global subscriber indexes of
@@ -65,12 +57,20 @@ func (p *publisher) run(ctx context.Context, topics int) {
 		}()
 	}
 	wg.Wait()
-	p.client.CloseIdleConnections()
 }
 
 // loop publishes n events at rate to the topics own (nil: the run's single topic).
 func (p *publisher) loop(ctx context.Context, n int, rate float64, own []int) {
 	seqs := make(map[int]uint64) // per topic; key 0 for the single topic
+	conns := make([]pubConn, len(p.targets))
+	for i := range conns {
+		conns[i] = pubConn{t: &p.targets[i], token: p.cfg.Token}
+	}
+	defer func() {
+		for i := range conns {
+			conns[i].close()
+		}
+	}()
 	var body []byte
 	pick := make([]int, 0, p.cfg.Batch)
 	start := time.Now()
@@ -114,7 +114,7 @@ func (p *publisher) loop(ctx context.Context, n int, rate float64, own []int) {
 		if p.cfg.Batch > 1 {
 			body = append(body, "]}"...)
 		}
-		if err := p.post(ctx, body); err != nil {
+		if err := p.post(ctx, conns, body); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -143,30 +143,20 @@ func (p *publisher) appendEvent(b []byte, topic int, now int64, seq uint64) []by
 	return append(b, '}')
 }
 
-// post sends one publish request.
-func (p *publisher) post(ctx context.Context, body []byte) error {
-	t := &p.targets[0]
+// post sends one publish request over the loop's connection to the chosen server.
+func (p *publisher) post(ctx context.Context, conns []pubConn, body []byte) error {
+	i := 0
 	if p.cfg.PublishRoundRobin {
-		t = &p.targets[p.rr.Add(1)%uint64(len(p.targets))]
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.base+"/v1/publish", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if p.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+p.cfg.Token)
+		i = int(p.rr.Add(1) % uint64(len(conns)))
 	}
 	begin := time.Now()
-	resp, err := p.client.Do(req)
+	status, ans, err := conns[i].post(ctx, body)
 	if err != nil {
 		return err
 	}
-	ans, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
 	p.rtt.Record(time.Since(begin))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("publish: %s: %s", resp.Status, bytes.TrimSpace(ans))
+	if status != 200 {
+		return fmt.Errorf("publish: status %d: %s", status, bytes.TrimSpace(ans))
 	}
 	return nil
 }

@@ -4,10 +4,15 @@ package bench
 
 import "net"
 
-// readPooled reads into a buffer from the pool (held while the read blocks).
-func readPooled(conn *net.TCPConn) (*[]byte, int, error) {
+// reader reads a subscriber's socket into buffers from the pool (held while a read blocks).
+type reader struct{ conn *net.TCPConn }
+
+func newReader(conn *net.TCPConn) (*reader, error) { return &reader{conn: conn}, nil }
+
+// read returns the next bytes in a pooled buffer (the caller puts it back).
+func (r *reader) read() (*[]byte, int, error) {
 	bp := bufPool.Get().(*[]byte)
-	n, err := conn.Read(*bp)
+	n, err := r.conn.Read(*bp)
 	if err != nil {
 		bufPool.Put(bp)
 		return nil, 0, err

@@ -301,6 +301,7 @@ func newProgress(w io.Writer, shards []shard, conns int) *progress {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		last := uint64(0)
+		var prev Hist
 		for {
 			select {
 			case <-p.done:
@@ -308,10 +309,11 @@ func newProgress(w io.Writer, shards []shard, conns int) *progress {
 			case <-t.C:
 			}
 			st := sum(shards)
-			fmt.Fprintf(w, "bench %5.1fs  connected %d/%d  deliveries/s %d  p99 %s  errors %d\n",
+			fmt.Fprintf(w, "bench %5.1fs  connected %d/%d  deliveries/s %d  p99 %s (last second %s)  errors %d\n",
 				time.Since(start).Seconds(), st.Connected, conns, st.Deliveries-last,
-				st.Hist.Quantile(0.99).Round(10*time.Microsecond), st.Errors)
-			last = st.Deliveries
+				st.Hist.Quantile(0.99).Round(10*time.Microsecond),
+				st.Hist.Since(prev).Quantile(0.99).Round(10*time.Microsecond), st.Errors)
+			last, prev = st.Deliveries, st.Hist
 		}
 	}()
 	return p
