@@ -17,16 +17,12 @@ import (
 // event of the topic the rule's template names ("scan:{1}", "{subject}"), through the
 // ordinary Publish path: history, ids, final rules.
 //
-// Exactly once: every node joins the same queue group ("<prefix>-bridge"), so NATS hands
-// each message to exactly one node, which stores it once. A worker that sets Nats-Msg-Id
+// Exactly once, in order: one node at a time serves the rules (the bridge lease, see
+// bridge_lease.go), so NATS hands every message to that node, which stores a subject's
+// messages one at a time in the order the worker sent them. A worker that sets Nats-Msg-Id
 // (e.g. when it retries) gets JetStream deduplication on top: the header becomes the
 // message's DedupKey. A worker that sends a request (`nats req`) gets the event id, or an
 // error text, as the reply.
-//
-// Order: NATS keeps a subject's order to each node, and each node stores its share in that
-// order; but two messages of one topic sent within a publish round trip of each other may
-// reach two nodes and be stored in either order. Workers whose steps are that close should
-// set Nats-Msg-Id and expect it, or run the bridge on one node (Bridge set on one node only).
 
 // bridgeQueue is the queue group name of the bridge subscriptions.
 func (e *Engine) bridgeQueue() string { return e.opts.Prefix + "-bridge" }
@@ -59,23 +55,40 @@ func checkBridge(rules []bridge.Rule, prefix string) error {
 	return nil
 }
 
-// startBridge subscribes to every rule's pattern in the bridge queue group.
-func (e *Engine) startBridge() error {
+// subscribeBridge subscribes to every rule's pattern in the bridge queue group; the lease
+// loop calls it when this node takes the lease.
+func (e *Engine) subscribeBridge() error {
+	l := e.lease
 	for i := range e.opts.Bridge {
 		r := &e.opts.Bridge[i]
 		sub, err := e.nc.QueueSubscribe(r.Pattern, e.bridgeQueue(), func(m *nats.Msg) { e.bridgeMessage(r, m) })
 		if err != nil {
+			e.unsubscribeBridge()
 			return unavailable(fmt.Errorf("natsengine: bridge %q: %w", r.Pattern, err))
 		}
 		_ = sub.SetPendingLimits(-1, -1)
-		e.bridgeSubs = append(e.bridgeSubs, sub)
+		l.subs = append(l.subs, sub)
 	}
-	return nil
+	return e.flush(context.Background())
+}
+
+// unsubscribeBridge ends the bridge subscriptions (a node that gave up the lease).
+func (e *Engine) unsubscribeBridge() {
+	l := e.lease
+	for _, sub := range l.subs {
+		_ = sub.Unsubscribe()
+	}
+	l.subs = nil
 }
 
 // bridgeMessage maps and stores one bridged message. Messages of one rule are handled one
 // at a time, in arrival order.
 func (e *Engine) bridgeMessage(r *bridge.Rule, m *nats.Msg) {
+	if !e.lease.isLeader() {
+		// The lease ran out while the message waited: the next leader serves the subject.
+		e.log.Warn("natsengine: bridged message not stored: this node's bridge lease ran out", "subject", m.Subject)
+		return
+	}
 	msg, ok, err := r.Map(m.Subject, m.Data)
 	if !ok {
 		return

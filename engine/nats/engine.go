@@ -27,12 +27,11 @@ type Engine struct {
 	subs    map[herald.Topic]liveSub
 	// live maps a subscribed topic's live subject to its *liveTopic, for the feed
 	// dispatchers (see feed.go); written under mu, read without it.
-	live  sync.Map
-	feeds *feeds
-	// bridgeSubs are the queue subscriptions of the bridge rules.
-	bridgeSubs []*nats.Subscription
-	sink       herald.Sink
-	closed     bool
+	live   sync.Map
+	feeds  *feeds
+	lease  *bridgeLease // the bridge lease (bridge_lease.go); nil without bridge rules
+	sink   herald.Sink
+	closed bool
 
 	// lost is signalled on a disconnect or a slow-consumer drop; the resync loop then calls
 	// Sink.Resync once the connection is back.
@@ -119,9 +118,7 @@ func (e *Engine) Start(ctx context.Context, sink herald.Sink) error {
 		return errors.New("natsengine: Start called twice")
 	}
 	e.started, e.sink = true, sink
-	if err := e.startBridge(); err != nil {
-		return err
-	}
+	e.startLease()
 	e.startFeeds()
 	e.done.Add(1)
 	go e.background()
@@ -152,6 +149,7 @@ func (e *Engine) Close() error {
 	}
 	e.subs = nil
 	e.mu.Unlock()
+	e.stopLease() // releases the bridge lease over the still open connection
 	close(e.stop)
 	e.nc.Close()
 	e.done.Wait()

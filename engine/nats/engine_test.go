@@ -11,11 +11,8 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
-	"github.com/heraldpush/herald/bridge"
 	"github.com/heraldpush/herald/engine/enginetest"
 	"github.com/heraldpush/herald/internal/testserver"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestTopicKey(t *testing.T) {
@@ -194,63 +191,4 @@ func publishN(t *testing.T, e herald.Engine, topic herald.Topic, n int) []herald
 		t.Fatal(err)
 	}
 	return evs
-}
-
-// TestBridge: three nodes run the bridge for scan.*.progress; a worker's plain core NATS
-// publishes reach a subscriber on one node, stored exactly once each, in order, and the
-// final_when rule closes the topic.
-func TestBridge(t *testing.T) {
-	srv := testserver.NATS(t)
-	rules := func() []bridge.Rule {
-		return []bridge.Rule{{
-			Pattern: "scan.*.progress", Topic: "scan:{1}", EventField: "step",
-			FinalWhen: &bridge.Condition{Field: "progress", Equals: 100},
-		}}
-	}
-	ctx := t.Context()
-	var nodes []*Engine
-	var recs []*enginetest.Recorder
-	for range 3 {
-		e, rec := startedEngine(t, Options{URL: srv.URL(), Storage: jetstream.MemoryStorage, Bridge: rules()})
-		nodes, recs = append(nodes, e), append(recs, rec)
-	}
-	topic := herald.Topic("scan:abc")
-	if err := nodes[2].Subscribe(ctx, topic); err != nil {
-		t.Fatal(err)
-	}
-	nodes[0].flush(ctx) // the queue subscriptions of all nodes are on the server
-	for _, n := range nodes {
-		n.flush(ctx)
-	}
-
-	worker, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer worker.Close()
-	const steps = 20
-	for i := 1; i <= steps; i++ {
-		payload := fmt.Sprintf(`{"step":"s%d","progress":%d}`, i, i*100/steps)
-		if err := worker.Publish("scan.abc.progress", []byte(payload)); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond) // a worker's steps are apart; see "Order" in bridge.go
-	}
-	worker.Flush()
-	got := recs[2].Wait(t, topic, steps, 10*time.Second)
-	h, err := nodes[1].History(ctx, topic, 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(h.Events) != steps || !h.State.Closed {
-		t.Fatalf("history: %d events, state %+v; want %d events, closed", len(h.Events), h.State, steps)
-	}
-	for i, ev := range h.Events {
-		if want := fmt.Sprintf("s%d", i+1); string(ev.Name) != want || got[i].Seq != ev.Seq {
-			t.Errorf("event %d: name %q seq %d (delivered seq %d), want name %q", i, ev.Name, ev.Seq, got[i].Seq, want)
-		}
-	}
-	if !h.Events[steps-1].Final {
-		t.Errorf("last event not final")
-	}
 }

@@ -29,6 +29,9 @@ const (
 	// DefaultStreamRefresh is how often the engine rereads its streams' creation times, to
 	// notice a stream that another node deleted and recreated.
 	DefaultStreamRefresh = 2 * time.Second
+	// DefaultLeaseTTL is how long the bridge lease lasts without renewal: the longest a
+	// cluster goes without a bridge when its leader dies without releasing it.
+	DefaultLeaseTTL = 5 * time.Second
 	// DefaultTimeout bounds a round trip to NATS when the caller's context has no deadline.
 	DefaultTimeout = 5 * time.Second
 )
@@ -71,6 +74,9 @@ type Options struct {
 	// e.g. {Pattern: "scan.*.progress", Topic: "scan:{1}"}; see bridge.go. Stream rules
 	// (Redis Streams) are refused.
 	Bridge []bridge.Rule
+	// LeaseTTL is the bridge lease's lifetime (see bridge_lease.go); 0 means
+	// DefaultLeaseTTL. Every node of a cluster uses the same value.
+	LeaseTTL time.Duration
 	// Logger receives the engine's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -99,6 +105,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.StreamRefresh <= 0 {
 		o.StreamRefresh = DefaultStreamRefresh
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
