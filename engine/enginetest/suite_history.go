@@ -1,6 +1,7 @@
 package enginetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ func (s *suite) testHistory(t *testing.T) {
 		{"all", 0, 100, evs},
 		{"exact limit", 0, 10, evs},
 		{"limit", 0, 3, evs[:3]},
+		{"limit past the first few", 0, 5, evs[:5]},
+		{"after k with a longer limit", evs[1].Seq, 6, evs[2:8]},
 		{"after k", evs[3].Seq, 100, evs[4:]},
 		{"after k with limit", evs[3].Seq, 2, evs[4:6]},
 		{"after next to last", evs[8].Seq, 100, evs[9:]},
@@ -39,6 +42,20 @@ func (s *suite) testHistory(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("interleaved topics", func(t *testing.T) {
+		// Two topics published in turn (one stream, on engines that share one): each
+		// topic's history holds its own events only, however many are read.
+		a, b := s.newTopic("history-a"), s.newTopic("history-b")
+		var ea, eb []herald.Event
+		for i := range 12 {
+			ea = append(ea, publish(t, n, msg(a, "a", fmt.Sprint(i)))...)
+			eb = append(eb, publish(t, n, msg(b, "b", fmt.Sprint(i)))...)
+		}
+		sameEvents(t, "topic a", history(t, n, a, 0, 100).Events, ea)
+		sameEvents(t, "topic b after 2", history(t, n, b, eb[1].Seq, 100).Events, eb[2:])
+		sameEvents(t, "topic a, 7 after 1", history(t, n, a, ea[0].Seq, 7).Events, ea[1:8])
+	})
 
 	t.Run("unknown topic", func(t *testing.T) {
 		h := history(t, n, s.newTopic("never-published"), 0, 100)
