@@ -12,6 +12,7 @@ import (
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/bridge"
 	"github.com/heraldpush/herald/engine/enginetest"
+	"github.com/heraldpush/herald/internal/clustertest"
 	"github.com/heraldpush/herald/internal/testserver"
 )
 
@@ -24,28 +25,10 @@ func scanRules() []bridge.Rule {
 	}}
 }
 
-// waitLeader waits until exactly one of engines holds the bridge lease and returns it; it
-// fails if two ever lead at once.
+// waitLeader waits until exactly one of engines holds the bridge lease and returns it.
 func waitLeader(t *testing.T, engines []*Engine) *Engine {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		var leaders []*Engine
-		for _, e := range engines {
-			if e.lease.isLeader() {
-				leaders = append(leaders, e)
-			}
-		}
-		if len(leaders) > 1 {
-			t.Fatalf("%d bridge leaders at once", len(leaders))
-		}
-		if len(leaders) == 1 {
-			return leaders[0]
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("no bridge leader elected")
-	return nil
+	return engines[clustertest.WaitLeader(t, len(engines), func(i int) bool { return engines[i].lease.isLeader() })]
 }
 
 // publishSteps sends a worker's steps of one scan back to back, as plain core NATS
@@ -110,11 +93,7 @@ func TestBridge(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	worker, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer worker.Close()
+	worker, _ := jsClient(t, srv.URL())
 
 	const steps = 100
 	publishSteps(t, worker, "abc", steps)
@@ -155,11 +134,7 @@ func TestBridgeRequestReply(t *testing.T) {
 	srv := testserver.NATS(t)
 	e, _ := startedEngine(t, Options{URL: srv.URL(), Storage: jetstream.MemoryStorage, Bridge: scanRules()})
 	waitLeader(t, []*Engine{e})
-	worker, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer worker.Close()
+	worker, _ := jsClient(t, srv.URL())
 	reply, err := worker.Request("scan.r1.progress", []byte(`{"step":"vision","progress":10}`), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -177,15 +152,7 @@ func TestBridgeRequestReply(t *testing.T) {
 // node bridges until the bucket's TTL removes it, then exactly one takes over.
 func TestBridgeWaitsForStaleLease(t *testing.T) {
 	srv := testserver.NATS(t)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := jsClient(t, srv.URL())
 	ctx := t.Context()
 	const ttl = time.Second
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -236,15 +203,7 @@ func TestBridgeLeaseTakenOver(t *testing.T) {
 	srv := testserver.NATS(t)
 	e, _ := startedEngine(t, Options{URL: srv.URL(), Storage: jetstream.MemoryStorage, Bridge: scanRules(), LeaseTTL: 600 * time.Millisecond})
 	waitLeader(t, []*Engine{e})
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := jsClient(t, srv.URL())
 	kv, err := js.KeyValue(t.Context(), DefaultPrefix+"_bridge")
 	if err != nil {
 		t.Fatal(err)

@@ -38,18 +38,26 @@ func startedEngine(t *testing.T, opts Options) (*Engine, *enginetest.Recorder) {
 	return e, rec
 }
 
-// wipeStreams deletes every stream on the server, as an operator flushing JetStream would.
-func wipeStreams(tb testing.TB, url string) {
+// jsClient connects a plain NATS client (an operator's or a worker's) with JetStream; the
+// connection closes when the test ends.
+func jsClient(tb testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer nc.Close()
+	tb.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return nc, js
+}
+
+// wipeStreams deletes every stream on the server, as an operator flushing JetStream would.
+func wipeStreams(tb testing.TB, url string) {
+	tb.Helper()
+	_, js := jsClient(tb, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	names := js.StreamNames(ctx)

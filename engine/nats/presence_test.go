@@ -8,7 +8,6 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/testserver"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -65,12 +64,7 @@ func TestPresenceManyShares(t *testing.T) {
 	}
 
 	// The bucket disappears: a write may fail once, and the next one recreates it.
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := jsClient(t, srv.URL())
 	if err := js.DeleteKeyValue(ctx, DefaultPrefix+"_presence"); err != nil {
 		t.Fatal(err)
 	}

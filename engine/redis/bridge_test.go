@@ -10,29 +10,14 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/bridge"
+	"github.com/heraldpush/herald/internal/clustertest"
 	"github.com/heraldpush/herald/internal/testserver"
 )
 
+// waitLeader waits until exactly one of engines holds the bridge lease and returns it.
 func waitLeader(t *testing.T, engines []*Engine) *Engine {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		var leaders []*Engine
-		for _, e := range engines {
-			if e.bridge.isLeader() {
-				leaders = append(leaders, e)
-			}
-		}
-		if len(leaders) > 1 {
-			t.Fatalf("%d leaders at once", len(leaders))
-		}
-		if len(leaders) == 1 {
-			return leaders[0]
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("no bridge leader elected")
-	return nil
+	return engines[clustertest.WaitLeader(t, len(engines), func(i int) bool { return engines[i].bridge.isLeader() })]
 }
 
 func waitHistory(t *testing.T, e *Engine, topic herald.Topic, n int) herald.History {
