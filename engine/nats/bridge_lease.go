@@ -81,8 +81,18 @@ func (e *Engine) leaseLoop() {
 	l := e.lease
 	defer close(l.done)
 	ttl := e.opts.LeaseTTL
+	// A round in progress when Close comes is cut short; the release below has its own time.
+	quitting, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		select {
+		case <-l.quit:
+			stop()
+		case <-quitting.Done():
+		}
+	}()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), ttl/3)
+		ctx, cancel := context.WithTimeout(quitting, ttl/3)
 		e.leaseRound(ctx)
 		cancel()
 		select {
