@@ -4,19 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"time"
 )
 
 // pubConn is one publish loop's keep-alive HTTP/1.1 connection to one server, spoken to
-// directly: the request goes out in one write and this goroutine reads the answer. net/http's
-// client hands every request to two goroutines of its own (a wake-up each way) and allocates
-// per request; at thousands of requests per second on the cores the server uses too, that
-// was most of the load generator's CPU. The server sees the same requests.
+// directly: the request goes out in one write and this goroutine reads the answer.
+// net/http's client hands every request to two goroutines of its own (a wake-up each way);
+// at thousands of requests per second on the cores the server uses too, that was a large
+// part of the load generator's CPU. The server sees the same requests.
 type pubConn struct {
 	t     *target
 	token string
@@ -107,119 +107,24 @@ func (c *pubConn) roundTrip(body []byte) (status int, ans []byte, keep bool, err
 	return c.readAnswer()
 }
 
-// readAnswer reads a response: the status line, the headers it needs (Content-Length,
-// Transfer-Encoding: chunked, Connection: close) and the body.
+// readAnswer reads a response with net/http's parser (in this goroutine: the hand-offs of
+// net/http's client are what pubConn avoids) and keeps at most maxAnswer bytes of its body.
+// keep is false when the server closes the connection after it.
 func (c *pubConn) readAnswer() (status int, ans []byte, keep bool, err error) {
-	line, err := c.line()
+	resp, err := http.ReadResponse(c.br, nil)
 	if err != nil {
-		return 0, nil, false, err
+		return 0, nil, false, fmt.Errorf("publish: %w", err)
 	}
-	// "HTTP/1.1 200 OK"
-	_, rest, ok := bytes.Cut(line, []byte(" "))
-	if !ok || len(rest) < 3 {
-		return 0, nil, false, fmt.Errorf("publish: bad status line %q", line)
-	}
-	if status, err = strconv.Atoi(string(rest[:3])); err != nil {
-		return 0, nil, false, fmt.Errorf("publish: bad status line %q", line)
-	}
-	length, chunked, keep := -1, false, true
-	for {
-		h, err := c.line()
-		if err != nil {
-			return 0, nil, false, err
-		}
-		if len(h) == 0 {
-			break
-		}
-		name, val, _ := bytes.Cut(h, []byte(":"))
-		val = bytes.TrimSpace(val)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(val)); err != nil || length < 0 {
-				return 0, nil, false, fmt.Errorf("publish: bad Content-Length %q", val)
-			}
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			chunked = bytes.EqualFold(val, []byte("chunked"))
-		case bytes.EqualFold(name, []byte("Connection")):
-			keep = !bytes.EqualFold(val, []byte("close"))
-		}
-	}
+	defer resp.Body.Close()
 	c.body = c.body[:0]
-	switch {
-	case chunked:
-		for {
-			sz, err := c.line()
-			if err != nil {
-				return 0, nil, false, err
-			}
-			sz, _, _ = bytes.Cut(sz, []byte(";"))
-			n, err := strconv.ParseUint(string(bytes.TrimSpace(sz)), 16, 31)
-			if err != nil {
-				return 0, nil, false, fmt.Errorf("publish: bad chunk size %q", sz)
-			}
-			if n == 0 {
-				for { // trailers, then the blank line
-					if t, err := c.line(); err != nil || len(t) == 0 {
-						return status, c.body, keep, err
-					}
-				}
-			}
-			if err := c.readBody(int(n)); err != nil {
-				return 0, nil, false, err
-			}
-			if crlf, err := c.line(); err != nil || len(crlf) != 0 {
-				return 0, nil, false, errors.Join(err, errors.New("publish: bad chunk end"))
-			}
-		}
-	case length >= 0:
-		if err := c.readBody(length); err != nil {
-			return 0, nil, false, err
-		}
-	default: // no length: the body ends with the connection
-		if err := c.readBody(-1); err != nil {
-			return 0, nil, false, err
-		}
-		keep = false
+	w := bytes.NewBuffer(c.body)
+	if _, err := io.Copy(w, io.LimitReader(resp.Body, maxAnswer)); err != nil {
+		return 0, nil, false, fmt.Errorf("publish: %w", err)
 	}
-	return status, c.body, keep, nil
-}
-
-// line reads one header line without its CRLF.
-func (c *pubConn) line() ([]byte, error) {
-	l, err := c.br.ReadSlice('\n')
-	if err != nil {
-		if errors.Is(err, bufio.ErrBufferFull) {
-			err = errors.New("publish: answer header line too long")
-		}
-		return nil, fmt.Errorf("publish: %w", err)
+	c.body = w.Bytes()
+	// The rest of a long answer is read and dropped, so the connection can carry the next.
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, nil, false, fmt.Errorf("publish: %w", err)
 	}
-	return bytes.TrimRight(l, "\r\n"), nil
-}
-
-// readBody reads n bytes of body (n < 0: to EOF), keeping at most maxAnswer of them.
-func (c *pubConn) readBody(n int) error {
-	var r io.Reader = c.br
-	if n >= 0 {
-		r = io.LimitReader(c.br, int64(n))
-	}
-	for {
-		if len(c.body) == cap(c.body) {
-			c.body = append(c.body, 0)[:len(c.body)]
-		}
-		if len(c.body) >= maxAnswer {
-			_, err := io.Copy(io.Discard, r)
-			return err
-		}
-		k, err := r.Read(c.body[len(c.body):min(cap(c.body), maxAnswer)])
-		c.body = c.body[:len(c.body)+k]
-		if err == io.EOF {
-			if n >= 0 && len(c.body) < n && len(c.body) < maxAnswer {
-				return fmt.Errorf("publish: %w", io.ErrUnexpectedEOF)
-			}
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-	}
+	return resp.StatusCode, c.body, !resp.Close, nil
 }
