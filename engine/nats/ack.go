@@ -3,8 +3,32 @@ package natsengine
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
+
+// decodeAck reads the reply to a pipelined publish (see acks.go): the acknowledgement, whose
+// Error the caller judges, or why there is none — the reply was lost (r.err), no stream
+// captures the subject (jetstream.ErrNoStreamResponse: nothing was stored), or the reply is
+// not an acknowledgement (jetstream.ErrInvalidJSAck).
+func decodeAck(r ackReply) (pubAckReply, error) {
+	if r.err != nil {
+		return pubAckReply{}, r.err
+	}
+	if len(r.msg.Data) == 0 && r.msg.Header.Get("Status") == "503" {
+		return pubAckReply{}, jetstream.ErrNoStreamResponse
+	}
+	ack, err := parseAck(r.msg.Data)
+	switch {
+	case err != nil:
+		return ack, fmt.Errorf("%w: %w", jetstream.ErrInvalidJSAck, err)
+	case ack.Error == nil && ack.Stream == "":
+		return ack, jetstream.ErrInvalidJSAck
+	}
+	return ack, nil
+}
 
 // parseAck decodes JetStream's answer to a publish. The answer to nearly every publish,
 // {"stream":"<name>","seq":<n>} (with "domain" and "duplicate":true where they apply), is

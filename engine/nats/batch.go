@@ -2,10 +2,10 @@ package natsengine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -337,19 +337,10 @@ func (b *batch) loadHeads() {
 	}
 	if len(missing) > 0 {
 		errs := make([]error, len(missing))
-		read := func(k int) {
+		parallel(len(missing), func(k int) {
 			it := &b.items[missing[k]]
 			it.hd, errs[k] = e.readHead(b.ctx, it.s, it.key)
-		}
-		if len(missing) == 1 {
-			read(0)
-		} else {
-			var wg sync.WaitGroup
-			for k := range missing {
-				wg.Go(func() { read(k) })
-			}
-			wg.Wait()
-		}
+		})
 		for k, i := range missing {
 			if errs[k] != nil {
 				b.fail(i, errs[k])
@@ -416,23 +407,17 @@ func (b *batch) acked(r ackReply) {
 		return // cancelled after a timeout
 	}
 	stripe := &b.e.heads.stripes[it.stripe]
-	if r.err != nil {
-		stripe.dropLocked(it.m.Topic)
-		b.fail(r.idx, publishError(it.m.Topic, r.err))
-		return
-	}
-	m := r.msg
-	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
-		// No responders: no stream captures the subject (deleted, or lost by a restarted
-		// server). Nothing was stored; the sequential path recreates the stream.
+	ack, err := decodeAck(r)
+	switch {
+	case errors.Is(err, jetstream.ErrNoStreamResponse):
+		// No stream captures the subject (deleted, or lost by a restarted server). Nothing
+		// was stored; the sequential path recreates the stream.
 		stripe.dropLocked(it.m.Topic)
 		it.state = itemSlow
 		return
-	}
-	ack, err := parseAck(m.Data)
-	if err != nil || (ack.Error == nil && ack.Stream == "") {
+	case err != nil:
 		stripe.dropLocked(it.m.Topic)
-		b.fail(r.idx, publishError(it.m.Topic, jetstream.ErrInvalidJSAck))
+		b.fail(r.idx, publishError(it.m.Topic, err))
 		return
 	}
 	switch {

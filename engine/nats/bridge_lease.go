@@ -41,8 +41,8 @@ type bridgeLease struct {
 	rev  uint64 // the key's revision written by this node
 	subs []*nats.Subscription
 
-	quit chan struct{} // closed by Close: release and return
-	done chan struct{} // closed when the loop has returned
+	quit context.CancelFunc // ends the lease loop's context: release and return
+	done chan struct{}      // closed when the loop has returned
 }
 
 // leaseKey is the key of the lease in the bridge bucket.
@@ -63,8 +63,9 @@ func (e *Engine) startLease() {
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	e.lease = &bridgeLease{node: hex.EncodeToString(id[:]), quit: make(chan struct{}), done: make(chan struct{})}
-	go e.leaseLoop()
+	ctx, quit := context.WithCancel(context.Background())
+	e.lease = &bridgeLease{node: hex.EncodeToString(id[:]), quit: quit, done: make(chan struct{})}
+	go e.leaseLoop(ctx)
 }
 
 // stopLease releases the lease (if held) and waits for the lease loop to return.
@@ -72,33 +73,23 @@ func (e *Engine) stopLease() {
 	if e.lease == nil {
 		return
 	}
-	close(e.lease.quit)
+	e.lease.quit()
 	<-e.lease.done
 }
 
-// leaseLoop takes, renews and finally releases the lease.
-func (e *Engine) leaseLoop() {
-	l := e.lease
-	defer close(l.done)
+// leaseLoop takes and renews the lease until ctx ends (Close), then releases it.
+func (e *Engine) leaseLoop(ctx context.Context) {
+	defer close(e.lease.done)
 	ttl := e.opts.LeaseTTL
-	// A round in progress when Close comes is cut short; the release below has its own time.
-	quitting, stop := context.WithCancel(context.Background())
-	defer stop()
-	go func() {
-		select {
-		case <-l.quit:
-			stop()
-		case <-quitting.Done():
-		}
-	}()
 	for {
-		ctx, cancel := context.WithTimeout(quitting, ttl/3)
-		e.leaseRound(ctx)
+		// A round in progress when Close comes is cut short; the release has its own time.
+		round, cancel := context.WithTimeout(ctx, ttl/3)
+		e.leaseRound(round)
 		cancel()
 		select {
-		case <-l.quit:
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			e.releaseLease(ctx)
+		case <-ctx.Done():
+			release, cancel := context.WithTimeout(context.Background(), time.Second)
+			e.releaseLease(release)
 			cancel()
 			return
 		case <-time.After(ttl / 3):

@@ -267,6 +267,20 @@ func (e *Engine) resync() {
 }
 
 // unavailable wraps err so that it also matches herald.ErrEngineUnavailable.
+// parallel runs f(0)…f(n-1) at once, each in its own goroutine (a single call in the
+// caller's), and returns when all have: for independent round trips to NATS.
+func parallel(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { f(i) })
+	}
+	wg.Wait()
+}
+
 func unavailable(err error) error {
 	if err == nil || errors.Is(err, herald.ErrEngineUnavailable) {
 		return err

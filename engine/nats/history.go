@@ -135,9 +135,6 @@ func (e *Engine) readRange(ctx context.Context, s *stream, topic herald.Topic, k
 	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 		return nil, unavailable(fmt.Errorf("natsengine: read %s of %s: %w", topic, s.name, err))
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, unavailable(fmt.Errorf("natsengine: read %s of %s: %w", topic, s.name, err))
-	}
 	return evs, nil
 }
 

@@ -206,22 +206,11 @@ func (w *presenceWriter) cancel() {
 
 // ackError returns why a KV write was not stored, or nil.
 func ackError(r ackReply) error {
-	if r.err != nil {
-		return r.err
-	}
-	if len(r.msg.Data) == 0 && r.msg.Header.Get("Status") == "503" {
-		return jetstream.ErrNoStreamResponse
-	}
-	ack, err := parseAck(r.msg.Data)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%w: %w", jetstream.ErrInvalidJSAck, err)
-	case ack.Error != nil:
+	ack, err := decodeAck(r)
+	if err == nil && ack.Error != nil {
 		return ack.Error
-	case ack.Stream == "":
-		return jetstream.ErrInvalidJSAck
 	}
-	return nil
+	return err
 }
 
 // shares returns the live values of the keys "<prefix>.<node>": by direct gets of the keys of
@@ -244,7 +233,7 @@ func (p *presenceStore) shares(ctx context.Context, prefix string) ([][]byte, er
 	}
 	vals := make([][]byte, len(nodes))
 	errs := make([]error, len(nodes))
-	get := func(i int) {
+	parallel(len(nodes), func(i int) {
 		entry, err := kv.Get(ctx, prefix+"."+nodes[i])
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
@@ -253,16 +242,7 @@ func (p *presenceStore) shares(ctx context.Context, prefix string) ([][]byte, er
 		default:
 			vals[i] = entry.Value()
 		}
-	}
-	if len(nodes) == 1 {
-		get(0)
-	} else {
-		var wg sync.WaitGroup
-		for i := range nodes {
-			wg.Go(func() { get(i) })
-		}
-		wg.Wait()
-	}
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, unavailable(fmt.Errorf("natsengine: presence read: %w", err))
 	}
@@ -346,9 +326,8 @@ func (p *presenceStore) UserPresence(ctx context.Context, user string) (int, err
 // keys for the engine's lifetime, started by the first read.
 type nodeWatch struct {
 	mu     sync.Mutex
-	ready  chan struct{} // nil until the watch starts; closed once it delivered the markers stored then
-	seen   map[string]time.Time
-	last   time.Time // the latest marker received
+	ready  chan struct{}        // nil until the watch starts; closed once it delivered the markers stored then
+	seen   map[string]time.Time // node → when its marker was last received
 	forget time.Duration
 }
 
@@ -395,9 +374,6 @@ func (w *nodeWatch) live(ctx context.Context, e *Engine, kv jetstream.KeyValue) 
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := time.Now()
-	if now.Sub(w.last) > w.forget {
-		return nil, false
-	}
 	nodes := make([]string, 0, len(w.seen))
 	for n, at := range w.seen {
 		if now.Sub(at) > w.forget {
@@ -406,7 +382,8 @@ func (w *nodeWatch) live(ctx context.Context, e *Engine, kv jetstream.KeyValue) 
 		}
 		nodes = append(nodes, n)
 	}
-	return nodes, true
+	// No node wrote for so long: read the slow way (see nodeForgetTTLs).
+	return nodes, len(nodes) > 0
 }
 
 // run keeps the watch of "n.*" open until the engine closes, opening it again when it ends.
@@ -452,8 +429,7 @@ func (w *nodeWatch) follow(ctx context.Context, watch jetstream.KeyWatcher) {
 					close(w.ready)
 				}
 			} else if node, found := strings.CutPrefix(entry.Key(), "n."); found {
-				now := time.Now()
-				w.seen[node], w.last = now, now
+				w.seen[node] = time.Now()
 			}
 			w.mu.Unlock()
 		}
