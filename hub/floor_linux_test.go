@@ -11,14 +11,14 @@ import (
 // BenchmarkLoopbackWrite measures the floor under the writer pool's cost per delivery: one
 // non-blocking write(2) of an event-sized frame (180 bytes) to a loopback TCP socket,
 // round-robin over 2,000 connections whose peers are drained between rounds with the timer
-// stopped (so no reader's wake-up is counted, and no receive queue grows long). On loopback the kernel runs the receiving
-// side's TCP processing and its ACK in the writer's context, so this is what any server pays
-// per delivered event when each write carries one event. BenchmarkGetppid is the bare cost
-// of entering the kernel, for scale.
+// stopped (so no reader's wake-up is counted, and no receive queue grows long). On loopback
+// the kernel runs the receiving side's TCP processing and its ACK in the writer's context,
+// so this is what any server pays per delivered event when each write carries one event.
+// BenchmarkGetppid is the bare cost of entering the kernel, for scale.
 //
-// On the 2-core development machine (2026-12-02): 8.2–9.9 µs per write, ~140 ns per getppid —
-// the same as the server's whole CPU per delivery in the 100k deliveries/s broadcast
-// (docs/performance.md), whose user-space share is ~1 µs.
+// On the 2-core development machine (2026-12-02): 8.2–9.9 µs per write, ~140 ns per
+// getppid; the server's whole CPU per delivery in the 100k deliveries/s broadcast was
+// 8.1–8.4 µs, ~1.3 µs of it in user space (docs/performance.md).
 func BenchmarkLoopbackWrite(b *testing.B) {
 	const n = 2000
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -10,9 +10,10 @@
 //     UpdatePresence (so a join is visible cluster-wide a round trip after the stream went
 //     live, and Join/Leave never block the hub);
 //   - every Heartbeat (DefaultHeartbeat), rewriting each of the node's shares with a TTL
-//     (DefaultTTL) — spread over the heartbeat in ten slots by hash, so that 10,000 topics
-//     are not sent to the store in one burst — so a node that dies without saying goodbye drops out of presence at
-//     most TTL after its last successful write, i.e. within TTL of its death;
+//     (DefaultTTL), spread over the heartbeat in ten slots by hash so that 10,000 topics
+//     are not sent to the store in one burst; so a node that dies without saying goodbye
+//     drops out of presence at most TTL after its last successful write, i.e. within TTL
+//     of its death;
 //   - on Close, removing all of its shares at once (goodbye).
 //
 // Reads (Topic, User, Online) go to the store, so they see every node; Online answers from

@@ -5,7 +5,8 @@
 // (a striped lock) guards its topics' history, and Publish hands an event to the Sink while
 // still holding it, so per-topic order is the same in history and on the live feed, and a
 // Subscribe that returns sees every later event. The price is that Sink.Deliver must not
-// block and must not call back into the engine (the hub only enqueues).
+// block and must not call back into the engine (the hub enqueues, and for a topic of at
+// most four subscribers makes their non-blocking socket writes, under this lock).
 //
 // A topic gets its epoch (8 random characters of [0-9a-z]) and Seq 1 at its first publish;
 // sequence numbers are dense, so Prev is always Seq-1. A topic holds at most Retention.Size

@@ -128,3 +128,51 @@ func BenchmarkHistory(b *testing.B) {
 	srv := testserver.NATS(b)
 	enginetest.BenchHistory(b, newEngine(b, srv.URL(), nil))
 }
+
+// BenchmarkTopicPresence reads a topic's presence on a node that holds none of its
+// subscribers (what a publish there asks before it answers "online"): by-node is the read
+// Herald makes, a direct get of each known node's key; watch is the fallback it replaced,
+// an ephemeral KV watch per read. Two nodes share one nats-server.
+func BenchmarkTopicPresence(b *testing.B) {
+	srv := testserver.NATS(b)
+	a, other := newEngine(b, srv.URL(), nil), newEngine(b, srv.URL(), nil)
+	ctx := b.Context()
+	const topic herald.Topic = "bench:presence"
+	u := herald.PresenceUpdate{Topics: map[herald.Topic]map[string]int{topic: {"ann": 1}}}
+	if err := other.Presence().UpdatePresence(ctx, "node-b", u, time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	store := a.Presence()
+	deadline := time.Now().Add(5 * time.Second)
+	for { // until the node watch is up and a read goes by node
+		slow := a.presence.slowReads.Load()
+		if _, err := store.TopicPresence(ctx, topic); err != nil || time.Now().After(deadline) {
+			b.Fatalf("presence read: %v (still watching after 5s)", err)
+		}
+		if a.presence.slowReads.Load() == slow {
+			break
+		}
+	}
+	kv, err := a.presence.bucket(ctx, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("by-node", func(b *testing.B) {
+		slow := a.presence.slowReads.Load()
+		for b.Loop() {
+			if tp, err := store.TopicPresence(ctx, topic); err != nil || tp.Connections != 1 {
+				b.Fatalf("%+v, %v", tp, err)
+			}
+		}
+		if n := a.presence.slowReads.Load() - slow; n > 0 {
+			b.Fatalf("%d reads fell back to a watch", n)
+		}
+	})
+	b.Run("watch", func(b *testing.B) {
+		for b.Loop() {
+			if vals, err := watchValues(ctx, kv, "t."+b64(string(topic))+".*"); err != nil || len(vals) != 1 {
+				b.Fatalf("%d values, %v", len(vals), err)
+			}
+		}
+	})
+}
