@@ -22,7 +22,7 @@ func liveConns(tb testing.TB, h *Hub, topic herald.Topic, n int) []*Conn {
 	conns := make([]*Conn, n)
 	for i := range conns {
 		c := h.Open(context.Background(), Request{Topics: []herald.Topic{topic}})
-		if !c.waitReady(closedChan, nil) {
+		if !c.awaitTopics(closedChan, nil) {
 			tb.Fatal("topic not ready")
 		}
 		c.stream = &discardStream{}

@@ -53,6 +53,11 @@ type Conn struct {
 	start     time.Time
 	deadline  int64 // Unix nanoseconds, 0 = no max lifetime
 	lastWrite atomic.Int64
+	wslot     int32 // housekeeping wheel slot and index in it; guarded by the conn shard's mutex
+	widx      int32
+
+	catchUp []<-chan struct{} // per topic: the node's catch-up to an ahead cursor (awaitTopics)
+	since   int64             // engine time from which a stream without cursor replays (plan.since)
 
 	wake chan struct{} // goroutine mode only (made by Run): the writer's signal
 	done chan struct{}
@@ -180,9 +185,7 @@ func (c *Conn) encode(b []byte, lat []int64, q []entry, now int64) ([]byte, []in
 		if len(c.pos) == 1 {
 			b = append(b, f.buf...)
 		} else {
-			b = append(b, "id: "...)
-			b = herald.AppendCursor(b, c.pos)
-			b = append(b, '\n')
+			b = c.appendID(b)
 			b = append(b, f.buf[f.bodyOff:]...)
 		}
 		if f.kind == kindEvent {

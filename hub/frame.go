@@ -33,7 +33,7 @@ type frame struct {
 func newEventFrame(ev *herald.Event) *frame {
 	n := len("id: \n") + len(ev.Epoch) + 20 + sse.EncodedLen(string(ev.Name), ev.Data)
 	buf := make([]byte, 0, n)
-	buf = append(buf, "id: "...)
+	buf = sse.AppendIDPrefix(buf)
 	buf = herald.AppendPosition(buf, ev.Position)
 	buf = append(buf, '\n')
 	f := &frame{bodyOff: len(buf), pos: ev.Position, kind: kindEvent, final: ev.Final}
@@ -44,14 +44,6 @@ func newEventFrame(ev *herald.Event) *frame {
 	}
 	return f
 }
-
-// Reset reasons, as sent in the reset event's data and as the herald_resets_total label.
-const (
-	ResetExpired   = "expired"   // the cursor is older than the retained history
-	ResetEpoch     = "epoch"     // the history the cursor points into was lost
-	ResetMalformed = "malformed" // the cursor could not be parsed or points past the head
-	ResetMismatch  = "mismatch"  // the cursor names a different number of topics
-)
 
 // resetData is the JSON data of an "event: reset".
 type resetData struct {
@@ -67,7 +59,7 @@ func appendResetBody(b []byte, reason string, topics []herald.Topic) []byte {
 
 // newResetFrame builds a reset frame for one topic that moves its position to pos.
 func newResetFrame(t herald.Topic, reason string, pos herald.Position) *frame {
-	buf := append([]byte("id: "), herald.AppendPosition(nil, pos)...)
+	buf := herald.AppendPosition(sse.AppendIDPrefix(nil), pos)
 	buf = append(buf, '\n')
 	f := &frame{bodyOff: len(buf), pos: pos, kind: kindReset}
 	f.buf = appendResetBody(buf, reason, []herald.Topic{t})

@@ -46,6 +46,7 @@ const (
 	DefaultReadyWait     = time.Second
 	DefaultHistoryPage   = 500
 	DefaultSettle        = time.Second
+	DefaultClockSkew     = time.Second
 )
 
 // Options configure a Hub. Zero values take the defaults.
@@ -75,6 +76,10 @@ type Options struct {
 	// after Subscribe returns, and an event published in that moment would otherwise wait
 	// for the next one to be noticed.
 	Settle time.Duration
+	// ClockSkew is how far the engine's event times may run behind this node's clock. A
+	// stream without a cursor whose response went out before the node knew where its topics
+	// stood replays the events accepted from ClockSkew before that response on.
+	ClockSkew time.Duration
 	// Presence, when set, is told when a stream joins its topics (once it is live) and when
 	// it leaves them.
 	Presence PresenceTracker
@@ -102,7 +107,13 @@ type Hub struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	draining atomic.Bool
-	wg       sync.WaitGroup
+
+	spawnMu  sync.Mutex
+	stopping bool           // Close began: spawn starts nothing more
+	wg       sync.WaitGroup // every goroutine spawn started
+
+	resyncMu sync.Mutex
+	resynced chan struct{} // closed and replaced by every Resync
 
 	heartbeat atomic.Pointer[frame]
 
@@ -120,6 +131,8 @@ type topicShard struct {
 type connShard struct {
 	mu    sync.Mutex
 	conns map[*Conn]struct{}
+	wheel [wheelSlots][]*Conn // housekeep.go
+	spare []*Conn
 }
 
 // New returns a hub for opts.Engine. Call Start to attach it to the engine.
@@ -151,12 +164,16 @@ func New(opts Options) *Hub {
 	if opts.Settle <= 0 {
 		opts.Settle = DefaultSettle
 	}
+	if opts.ClockSkew <= 0 {
+		opts.ClockSkew = DefaultClockSkew
+	}
 	h := &Hub{opts: opts, engine: opts.Engine, obs: opts.Observer, log: opts.Logger, seed: maphash.MakeSeed()}
 	for i := range h.shards {
 		h.shards[i].topics = make(map[herald.Topic]*topic)
 		h.conns[i].conns = make(map[*Conn]struct{})
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.resynced = make(chan struct{})
 	h.heartbeat.Store(newHeartbeatFrame(opts.HeartbeatEvent, time.Now().UnixNano()))
 	return h
 }
@@ -166,13 +183,13 @@ func (h *Hub) Start(ctx context.Context) error {
 	if err := h.engine.Start(ctx, h); err != nil {
 		return err
 	}
-	h.wg.Add(1)
-	go h.housekeep()
+	h.spawn(h.housekeep)
 	return nil
 }
 
-// Close stops housekeeping and ends every stream at once with ReasonShutdown. It does not
-// close the engine.
+// Close stops housekeeping and ends every stream at once with ReasonShutdown. It returns
+// once every goroutine of the hub (subscriptions, fills, housekeeping, the writer pool) has
+// ended. It does not close the engine.
 func (h *Hub) Close() {
 	h.draining.Store(true)
 	h.poolOnce.Do(func() {}) // no pool starts after this
@@ -180,6 +197,9 @@ func (h *Hub) Close() {
 	if h.pool != nil {
 		h.pool.shutdown() // waits until the pool has ended every detached stream
 	}
+	h.spawnMu.Lock()
+	h.stopping = true
+	h.spawnMu.Unlock()
 	h.cancel()
 	h.wg.Wait()
 }
@@ -197,6 +217,11 @@ func (h *Hub) Drain(ctx context.Context, window time.Duration) {
 		}
 		timers = append(timers, time.AfterFunc(d, func() { c.close(ReasonShutdown) }))
 	})
+	defer func() {
+		for _, t := range timers {
+			t.Stop()
+		}
+	}()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for h.Conns() > 0 {
@@ -206,9 +231,6 @@ func (h *Hub) Drain(ctx context.Context, window time.Duration) {
 			return
 		case <-tick.C:
 		}
-	}
-	for _, t := range timers {
-		t.Stop()
 	}
 }
 
@@ -260,15 +282,20 @@ func (h *Hub) connShard(c *Conn) *connShard {
 
 func (h *Hub) addConn(c *Conn) {
 	s := h.connShard(c)
+	tick := int64(wheelTick(h.opts.Heartbeat))
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
+	s.placeLocked(c, h.nextDuty(c), tick, time.Now().UnixNano()/tick)
 	s.mu.Unlock()
 }
 
 func (h *Hub) removeConn(c *Conn) {
 	s := h.connShard(c)
 	s.mu.Lock()
-	delete(s.conns, c)
+	if _, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		s.unplaceLocked(c)
+	}
 	s.mu.Unlock()
 }
 
@@ -284,40 +311,6 @@ func (h *Hub) eachConn(f func(*Conn)) {
 		s.mu.Unlock()
 		for _, c := range cs {
 			f(c)
-		}
-	}
-}
-
-// housekeep sends heartbeats to idle streams and ends streams past their lifetime.
-func (h *Hub) housekeep() {
-	defer h.wg.Done()
-	tick := time.Second
-	if h.opts.Heartbeat < 2*tick {
-		tick = h.opts.Heartbeat / 2
-	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.ctx.Done():
-			return
-		case now := <-t.C:
-			nowNs := now.UnixNano()
-			if h.opts.HeartbeatEvent != "" {
-				h.heartbeat.Store(newHeartbeatFrame(h.opts.HeartbeatEvent, nowNs))
-			}
-			hb := h.heartbeat.Load()
-			idle := nowNs - int64(h.opts.Heartbeat)
-			h.eachConn(func(c *Conn) {
-				if c.deadline != 0 && nowNs >= c.deadline {
-					c.close(ReasonLifetime)
-					return
-				}
-				if c.lastWrite.Load() <= idle {
-					c.lastWrite.Store(nowNs)
-					c.enqueue(hb, -1)
-				}
-			})
 		}
 	}
 }

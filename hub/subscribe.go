@@ -43,6 +43,9 @@ func (h *Hub) Open(ctx context.Context, req Request) *Conn {
 		subs: make([]sub, len(req.Topics)),
 		pos:  make([]herald.Position, len(req.Topics)),
 		done: make(chan struct{}),
+
+		catchUp: make([]<-chan struct{}, len(req.Topics)),
+		widx:    -1,
 	}
 	for i, name := range req.Topics {
 		c.tops[i] = h.acquire(name)
@@ -50,7 +53,7 @@ func (h *Hub) Open(ctx context.Context, req Request) *Conn {
 	}
 	wait, cancel := context.WithTimeout(ctx, h.opts.ReadyWait)
 	defer cancel()
-	c.waitReady(wait.Done(), nil)
+	c.awaitTopics(wait.Done(), nil)
 	return c
 }
 
@@ -64,81 +67,6 @@ func (c *Conn) Release() {
 		c.h.release(t)
 	}
 	c.tops = nil
-}
-
-// waitReady waits until every topic's position is known or done is closed, calling tick
-// (if not nil) on every heartbeat interval. It reports whether all are ready.
-func (c *Conn) waitReady(done <-chan struct{}, tick func() error) bool {
-	var ticker *time.Ticker
-	var tc <-chan time.Time
-	if tick != nil {
-		ticker = time.NewTicker(c.h.opts.Heartbeat)
-		defer ticker.Stop()
-		tc = ticker.C
-	}
-	for _, t := range c.tops {
-		t.lock()
-		ch := t.readyCh
-		t.unlock()
-	wait:
-		for {
-			select {
-			case <-ch:
-				break wait
-			default:
-			}
-			select {
-			case <-ch:
-				break wait
-			case <-done:
-				return false
-			case <-tc:
-				if err := tick(); err != nil {
-					return false
-				}
-			}
-		}
-	}
-	return true
-}
-
-// Ended reports that the stream has nothing to send, ever: every topic is closed by a final
-// event that the client has already seen (or, without a cursor and replay, will never be
-// sent). The HTTP layer answers 204, which stops an EventSource for good. It is false when
-// the node did not learn the topics' state within Options.ReadyWait.
-func (c *Conn) Ended() bool {
-	for i, t := range c.tops {
-		t.lock()
-		ready, closed, head := t.ready, t.closed, herald.Position{Epoch: t.epoch, Seq: t.last}
-		t.unlock()
-		if !ready || !closed {
-			return false
-		}
-		switch {
-		case c.req.Cursor != nil:
-			if p := c.req.Cursor[i]; p.Epoch != head.Epoch || p.Seq < head.Seq {
-				return false
-			}
-		case c.req.Earliest || c.replay(i) || c.req.CursorError != "":
-			return false
-		}
-	}
-	return true
-}
-
-func (c *Conn) replay(i int) bool { return c.req.Replay != nil && c.req.Replay[i] }
-
-// closedChan is a closed channel: waiting on it only checks.
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-// plan is what the stitch does for one topic.
-type plan struct {
-	head   herald.Position // the node's position when the connection registered
-	closed bool            // the topic was closed at head
-	after  uint64          // replay history after this sequence, up to head.Seq
-	chain  bool            // the first replayed event must have Prev == after, else reset
-	replay bool
-	reset  string // reset reason, "" for none
 }
 
 // Run serves the stream: the preamble, the wait for the engine, history replay from the
@@ -167,9 +95,11 @@ func (c *Conn) setup(ctxDone <-chan struct{}) (r Reason, live bool) {
 	pre = sse.AppendRetry(pre, h.opts.Retry)
 	// When the node knows every topic's position, register before the first bytes go out:
 	// then every event published after the client sees the response reaches it. Otherwise
-	// (the engine is slow or down) commit the response at once and wait, with heartbeats.
-	ready := c.waitReady(closedChan, nil)
+	// (the engine is slow or down) commit the response at once and wait, with heartbeats;
+	// a stream without a cursor then replays what was accepted since its response.
+	ready := c.awaitTopics(closedChan, nil)
 	if !ready || h.draining.Load() {
+		c.since = time.Now().Add(-h.opts.ClockSkew).UnixNano()
 		if err := c.write(pre, time.Now()); err != nil {
 			return writeErrReason(err), false
 		}
@@ -177,7 +107,7 @@ func (c *Conn) setup(ctxDone <-chan struct{}) (r Reason, live bool) {
 			return ReasonShutdown, false
 		}
 		hb := func() error { return c.write(h.heartbeat.Load().buf, time.Now()) }
-		if !c.waitReady(ctxDone, hb) {
+		if !c.awaitTopics(ctxDone, hb) {
 			return ReasonClientClosed, false
 		}
 	}
@@ -186,13 +116,20 @@ func (c *Conn) setup(ctxDone <-chan struct{}) (r Reason, live bool) {
 	plans := make([]plan, len(c.tops))
 	for i, t := range c.tops {
 		t.lock()
-		p := &plans[i]
-		p.head, p.closed = herald.Position{Epoch: t.epoch, Seq: t.last}, t.closed
+		head, closed := t.headLocked()
+		p := c.planTopic(i, head, closed)
 		if !p.closed {
 			t.addSubLocked(&c.subs[i])
 		}
 		t.unlock()
-		c.planTopic(i, p)
+		c.pos[i] = p.start
+		plans[i] = p
+	}
+	for i := range plans {
+		if p := &plans[i]; p.since {
+			c.resolveSince(i, p, c.since)
+			c.pos[i] = p.start
+		}
 	}
 	c.open = len(c.tops)
 	if ready {
@@ -221,7 +158,7 @@ func (c *Conn) setup(ctxDone <-chan struct{}) (r Reason, live bool) {
 			}
 			wroteID = wroteID || n > 0
 		}
-		if p.closed && c.pos[i] == p.head {
+		if p.closed {
 			c.open--
 		}
 	}
@@ -229,9 +166,7 @@ func (c *Conn) setup(ctxDone <-chan struct{}) (r Reason, live bool) {
 		// Hand the client its starting cursor (an id with no data dispatches nothing but
 		// sets EventSource's lastEventId), so a reconnect before the first event still
 		// resumes exactly.
-		b := append(c.wbuf[:0], "id: "...)
-		b = herald.AppendCursor(b, c.pos)
-		b = append(b, '\n', '\n')
+		b := append(c.appendID(c.wbuf[:0]), '\n')
 		c.wbuf = b
 		if err := c.write(b, time.Now()); err != nil {
 			return writeErrReason(err), false
@@ -254,116 +189,6 @@ func (c *Conn) setup(ctxDone <-chan struct{}) (r Reason, live bool) {
 		c.close(ReasonShutdown)
 	}
 	return 0, true
-}
-
-// planTopic decides replay and reset for topic i from the client's cursor and the node's
-// position, and sets the connection's starting position.
-func (c *Conn) planTopic(i int, p *plan) {
-	head := p.head
-	c.pos[i] = head
-	switch {
-	case c.req.Cursor != nil:
-		cur := c.req.Cursor[i]
-		switch {
-		case cur.Epoch == head.Epoch && head.Epoch != "":
-			switch {
-			case cur.Seq == head.Seq:
-			case cur.Seq < head.Seq:
-				p.replay, p.chain, p.after = true, true, cur.Seq
-				c.pos[i] = cur
-			default:
-				p.reset = ResetMalformed
-			}
-		case cur.Epoch == "" && cur.Seq == 0:
-			// The client saw nothing of a topic that had no history then.
-			if head.Seq > 0 {
-				p.replay, p.chain, p.after = true, true, 0
-				c.pos[i] = herald.Position{Epoch: head.Epoch}
-			}
-		default:
-			p.reset = ResetEpoch
-		}
-	case c.req.CursorError != "":
-	case c.req.Earliest || c.replay(i):
-		if head.Seq > 0 {
-			p.replay, p.after = true, 0
-			c.pos[i] = herald.Position{Epoch: head.Epoch}
-		}
-	}
-}
-
-// replayTopic writes topic i's history from p.after up to p.head, in pages.
-func (c *Conn) replayTopic(i int, p *plan) (int, error) {
-	h := c.h
-	t := c.tops[i]
-	after := p.after
-	total := 0
-	first := true
-	for after < p.head.Seq {
-		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
-		hist, err := h.engine.History(ctx, t.name, after, h.opts.HistoryPage)
-		cancel()
-		if err != nil {
-			// History is unreachable: say so rather than leave a silent gap.
-			h.log.Warn("history read failed during replay", "topic", t.name, "err", err)
-			c.pos[i] = p.head
-			return total, c.writeReset(ResetExpired, c.req.Topics[i:i+1])
-		}
-		evs := hist.Events
-		contiguous := hist.State.Epoch == p.head.Epoch && len(evs) > 0
-		if contiguous && evs[0].Prev != after {
-			// Events between the cursor and the oldest retained one are gone; that is
-			// only expected when replaying "everything retained".
-			contiguous = first && !p.chain
-		}
-		if !contiguous {
-			c.pos[i] = p.head
-			return total, c.writeReset(ResetExpired, c.req.Topics[i:i+1])
-		}
-		first = false
-		b := c.wbuf[:0]
-		n := 0
-		for j := range evs {
-			ev := &evs[j]
-			if ev.Seq > p.head.Seq {
-				break
-			}
-			c.pos[i] = ev.Position
-			if len(c.pos) == 1 {
-				b = append(b, "id: "...)
-				b = herald.AppendPosition(b, ev.Position)
-				b = append(b, '\n')
-			} else {
-				b = append(b, "id: "...)
-				b = herald.AppendCursor(b, c.pos)
-				b = append(b, '\n')
-			}
-			b = sse.AppendEvent(b, string(ev.Name), ev.Data)
-			after = ev.Seq
-			n++
-		}
-		c.wbuf = b
-		if err := c.write(b, time.Now()); err != nil {
-			return total, err
-		}
-		total += n
-		h.obs.Replayed(n)
-		if n < len(evs) {
-			break
-		}
-	}
-	return total, nil
-}
-
-// writeReset sends an "event: reset" for topics with the connection's current cursor.
-func (c *Conn) writeReset(reason string, topics []herald.Topic) error {
-	b := append(c.wbuf[:0], "id: "...)
-	b = herald.AppendCursor(b, c.pos)
-	b = append(b, '\n')
-	b = appendResetBody(b, reason, topics)
-	c.wbuf = b
-	c.h.obs.Reset(reason)
-	return c.write(b, time.Now())
 }
 
 // finish unregisters the connection and reports its end.

@@ -1,14 +1,14 @@
 package hub
 
 import (
-	"context"
 	"sync"
 	"time"
 
 	"github.com/heraldpush/herald"
 )
 
-// topic is the node's state of one topic that has (or just had) local subscribers.
+// topic is the node's state of one topic that has (or just had) local subscribers: who holds
+// it, its engine subscription, and the node's place in its chain (stitch.go).
 type topic struct {
 	name herald.Topic
 
@@ -19,15 +19,19 @@ type topic struct {
 	opMu       sync.Mutex
 	subscribed bool // engine subscription active; guarded by opMu
 
-	mu      sync.Mutex    // guards the rest; held while fanning out, so per-topic order holds
-	ready   bool          // the node's position is known
-	readyCh chan struct{} // closed when ready turns true
-	epoch   string
-	last    uint64 // sequence of the last event fanned out (or the head when subscribed)
-	closed  bool   // the event at last was final
-	filling bool   // a fill goroutine is reading history
-	dirty   bool   // a live event arrived that was not fanned out; history must be read
-	subs    []*sub
+	mu       sync.Mutex    // guards the rest; held while fanning out, so per-topic order holds
+	ready    bool          // the node's position is known
+	readyCh  chan struct{} // closed when ready turns true
+	gen      uint32        // bumped when the engine subscription ends: a fill of an older one stops
+	epoch    string
+	last     uint64 // sequence of the last event fanned out (or the head when subscribed)
+	closed   bool   // the event at last was final
+	filling  bool   // a fill goroutine is reading history
+	fillDone chan struct{}
+	dirty    bool           // the fill must read history once more
+	held     []herald.Event // live events that could not be fanned out yet, in arrival order
+	heldSize int            // bytes of data in held
+	subs     []*sub
 }
 
 // sub is one connection's membership in one topic.
@@ -43,6 +47,11 @@ func newTopic(name herald.Topic) *topic {
 
 func (t *topic) lock()   { t.mu.Lock() }
 func (t *topic) unlock() { t.mu.Unlock() }
+
+// head returns the node's position in the topic and whether the event there was final.
+func (t *topic) headLocked() (herald.Position, bool) {
+	return herald.Position{Epoch: t.epoch, Seq: t.last}, t.closed
+}
 
 func (t *topic) addSubLocked(s *sub) {
 	s.pos = len(t.subs)
@@ -78,7 +87,7 @@ func (h *Hub) acquire(name herald.Topic) *topic {
 	first := t.refs == 1
 	s.mu.Unlock()
 	if first {
-		go h.syncSubscription(t)
+		h.spawn(func() { h.syncSubscription(t) })
 	}
 	return t
 }
@@ -91,7 +100,7 @@ func (h *Hub) release(t *topic) {
 	last := t.refs == 0
 	s.mu.Unlock()
 	if last {
-		go h.syncSubscription(t)
+		h.spawn(func() { h.syncSubscription(t) })
 	}
 }
 
@@ -103,11 +112,12 @@ func (h *Hub) wanted(t *topic) bool {
 }
 
 // syncSubscription brings the engine subscription in line with the reference count, and
-// forgets the topic when nobody holds it.
+// forgets the topic when nobody holds it. A failed Subscribe is retried with back-off; the
+// engine's Resync (its connection is back) cuts the back-off short.
 func (h *Hub) syncSubscription(t *topic) {
 	t.opMu.Lock()
 	defer t.opMu.Unlock()
-	backoff := 50 * time.Millisecond
+	backoff := retryMin
 	for {
 		want := h.wanted(t)
 		switch {
@@ -123,20 +133,18 @@ func (h *Hub) syncSubscription(t *topic) {
 					continue
 				}
 				h.log.Warn("engine subscribe failed; retrying", "topic", t.name, "err", err, "retry_in", backoff)
-				time.Sleep(backoff)
-				backoff = min(backoff*2, 2*time.Second)
+				if !h.pause(backoff, true) {
+					return
+				}
+				backoff = min(backoff*2, retryMax)
 				continue
 			}
+			backoff = retryMin
 			t.subscribed = true
 			// Read the head after the subscription is active: every later event arrives
-			// live, every earlier one is in history. Fill then catches any event that
-			// arrived live while the head was read.
+			// live, every earlier one is in history (stitch.go).
 			t.lock()
-			t.dirty = true
-			if !t.filling {
-				t.filling = true
-				go h.fill(t, true)
-			}
+			h.refillLocked(t)
 			t.unlock()
 			time.AfterFunc(h.opts.Settle, func() { h.recheck(t) })
 		case !want && t.subscribed:
@@ -145,10 +153,7 @@ func (h *Hub) syncSubscription(t *topic) {
 			}
 			t.subscribed = false
 			t.lock()
-			if t.ready {
-				t.ready = false
-				t.readyCh = make(chan struct{})
-			}
+			t.forgetLocked()
 			t.unlock()
 		case !want && !t.subscribed:
 			s := h.shard(t.name)
@@ -164,192 +169,43 @@ func (h *Hub) syncSubscription(t *topic) {
 	}
 }
 
-// Deliver implements herald.Sink: it fans a live event out to the topic's subscribers if it
-// continues the node's chain, drops it if already seen, and starts a history fill on a gap.
-func (h *Hub) Deliver(ev *herald.Event) {
-	s := h.shard(ev.Topic)
-	s.mu.Lock()
-	t := s.topics[ev.Topic]
-	s.mu.Unlock()
-	if t == nil {
+// Back-off bounds for retried engine calls (Subscribe, History).
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = 2 * time.Second
+)
+
+// pause waits d, or less when the hub closes (false) or, with onResync, when the engine
+// reports its feed back (Resync).
+func (h *Hub) pause(d time.Duration, onResync bool) bool {
+	var resynced <-chan struct{}
+	if onResync {
+		h.resyncMu.Lock()
+		resynced = h.resynced
+		h.resyncMu.Unlock()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-h.ctx.Done():
+		return false
+	case <-tm.C:
+	case <-resynced:
+	}
+	return true
+}
+
+// spawn runs f in a goroutine that Close waits for; once the hub is closing it does nothing.
+func (h *Hub) spawn(f func()) {
+	h.spawnMu.Lock()
+	if h.stopping {
+		h.spawnMu.Unlock()
 		return
 	}
-	var own inlineConns
-	t.lock()
-	if !t.ready || t.filling {
-		t.dirty = true
-		t.unlock()
-		return
-	}
-	switch {
-	case ev.Epoch == t.epoch && ev.Seq <= t.last:
-		// Already fanned out (a fill read it from history first).
-	case (ev.Epoch == t.epoch || t.epoch == "") && ev.Prev == t.last:
-		h.fanoutLocked(t, ev, &own)
-	default:
-		t.dirty = true
-		t.filling = true
-		go h.fill(t, false)
-	}
-	t.unlock()
-	for _, c := range own.c[:own.n] {
-		h.pool.serveInline(c)
-	}
-}
-
-// inlineMax is the largest fan-out that Deliver writes itself (pool.serveInline) rather than
-// through the writer pool: unicast and small groups. A broadcast goes to the pool, whose
-// workers write on every core.
-const inlineMax = 4
-
-// inlineConns are the connections a fan-out claimed for the delivering goroutine to write.
-type inlineConns struct {
-	n int
-	c [inlineMax]*Conn
-}
-
-// recheck rereads a topic's history after its position, if it is still followed.
-func (h *Hub) recheck(t *topic) {
-	if h.ctx.Err() != nil || !h.wanted(t) {
-		return
-	}
-	t.lock()
-	h.refillLocked(t)
-	t.unlock()
-}
-
-// refillLocked marks the topic as possibly behind and starts a history fill unless one runs
-// (which then reads once more). Before the topic is ready the initial fill covers it.
-func (h *Hub) refillLocked(t *topic) {
-	t.dirty = true
-	if t.ready && !t.filling {
-		t.filling = true
-		go h.fill(t, false)
-	}
-}
-
-// Resync implements herald.Sink: every topic rereads history after its position.
-func (h *Hub) Resync() {
-	for i := range h.shards {
-		s := &h.shards[i]
-		s.mu.Lock()
-		ts := make([]*topic, 0, len(s.topics))
-		for _, t := range s.topics {
-			ts = append(ts, t)
-		}
-		s.mu.Unlock()
-		for _, t := range ts {
-			t.lock()
-			h.refillLocked(t)
-			t.unlock()
-		}
-	}
-}
-
-// fanoutLocked encodes ev once and queues it on every subscriber.
-// With own (nil: none), a fan-out of at most inlineMax connections claims the pooled ones
-// nobody is writing into own, for the caller to serve once it has released t's lock.
-func (h *Hub) fanoutLocked(t *topic, ev *herald.Event, own *inlineConns) {
-	t.epoch, t.last, t.closed = ev.Epoch, ev.Seq, ev.Final
-	if len(t.subs) == 0 {
-		return
-	}
-	f := newEventFrame(ev)
-	if own != nil && len(t.subs) <= inlineMax {
-		for _, s := range t.subs {
-			if s.conn.push(f, s.idx, true) {
-				own.c[own.n] = s.conn
-				own.n++
-			}
-		}
-		return
-	}
-	for _, s := range t.subs {
-		s.conn.enqueue(f, s.idx)
-	}
-}
-
-// resetLocked moves the node's position to pos and tells every subscriber.
-func (h *Hub) resetLocked(t *topic, reason string, pos herald.Position, closed bool) {
-	t.epoch, t.last, t.closed = pos.Epoch, pos.Seq, closed
-	if len(t.subs) == 0 {
-		return
-	}
-	f := newResetFrame(t.name, reason, pos)
-	for _, s := range t.subs {
-		s.conn.enqueue(f, s.idx)
-	}
-	h.obs.Reset(reason)
-}
-
-// fill reads history after the node's position until it has caught up, fanning the events
-// out. With initial set it first takes the head as the node's position (a new subscription).
-func (h *Hub) fill(t *topic, initial bool) {
-	backoff := 50 * time.Millisecond
-	for {
-		t.lock()
-		epoch, last := t.epoch, t.last
-		t.dirty = false
-		t.unlock()
-		limit := h.opts.HistoryPage
-		if initial {
-			limit = 0
-		}
-		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
-		hist, err := h.engine.History(ctx, t.name, last, limit)
-		cancel()
-		if err != nil {
-			if h.ctx.Err() != nil || !h.wanted(t) {
-				t.lock()
-				t.filling = false
-				t.unlock()
-				return
-			}
-			h.log.Warn("history read failed; retrying", "topic", t.name, "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
-			backoff = min(backoff*2, 2*time.Second)
-			continue
-		}
-		backoff = 50 * time.Millisecond
-		t.lock()
-		st := hist.State
-		switch {
-		case initial:
-			t.epoch, t.last, t.closed = st.Epoch, st.Last, st.Closed
-			initial = false
-			t.ready = true
-			close(t.readyCh)
-			t.dirty = true // read once more for anything that arrived meanwhile
-		case st.Epoch == "":
-			// The topic has no history now (expired, or the broker was flushed). Nothing to
-			// deliver; keep the position. If a new epoch starts, its first event breaks the
-			// chain and the fill after it resets the subscribers: the node cannot know
-			// whether it missed events of the lost epoch, so it must not follow silently.
-		case st.Epoch != epoch && epoch != "":
-			// The history we were following is gone (broker flushed, topic expired and
-			// recreated): tell subscribers and go on from the new head.
-			h.resetLocked(t, ResetEpoch, st.Head(), st.Closed)
-		default:
-			for i := range hist.Events {
-				ev := &hist.Events[i]
-				if ev.Seq <= t.last && ev.Epoch == t.epoch {
-					continue
-				}
-				if ev.Prev != t.last {
-					// History lost events we never delivered (trimmed while we were cut off).
-					h.resetLocked(t, ResetExpired, herald.Position{Epoch: ev.Epoch, Seq: ev.Prev}, false)
-				}
-				h.fanoutLocked(t, ev, nil)
-			}
-			if len(hist.Events) >= limit {
-				t.dirty = true
-			}
-		}
-		if !t.dirty {
-			t.filling = false
-			t.unlock()
-			return
-		}
-		t.unlock()
-	}
+	h.wg.Add(1)
+	h.spawnMu.Unlock()
+	go func() {
+		defer h.wg.Done()
+		f()
+	}()
 }

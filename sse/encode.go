@@ -18,10 +18,14 @@ import (
 
 // AppendID appends an "id:" line.
 func AppendID(b, id []byte) []byte {
-	b = append(b, "id: "...)
+	b = AppendIDPrefix(b)
 	b = append(b, id...)
 	return append(b, '\n')
 }
+
+// AppendIDPrefix appends the start of an "id:" line, for callers that encode the id in place
+// (a cursor) and then end the line with '\n' themselves.
+func AppendIDPrefix(b []byte) []byte { return append(b, "id: "...) }
 
 // AppendEvent appends the rest of a frame after its id line: an optional "event:" line, the
 // data as one or more "data:" lines, and the blank line that dispatches the event.
