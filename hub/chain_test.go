@@ -21,6 +21,11 @@ type faultyEngine struct {
 	sink  herald.Sink
 	topic []herald.Topic
 	drop  func(ev *herald.Event) bool
+
+	down      atomic.Bool   // Subscribe fails, as with a broker that is unreachable
+	subCalls  atomic.Int64  // Subscribe calls
+	histCalls atomic.Int64  // History calls
+	histDelay time.Duration // each History call takes this long, as a broker round trip does
 }
 
 func newFaultyEngine() *faultyEngine { return &faultyEngine{inner: memory.New(memory.Options{})} }
@@ -51,10 +56,18 @@ func (f *faultyEngine) Publish(ctx context.Context, msgs []herald.Message) ([]he
 }
 
 func (f *faultyEngine) History(ctx context.Context, t herald.Topic, after uint64, limit int) (herald.History, error) {
+	f.histCalls.Add(1)
+	if f.histDelay > 0 {
+		time.Sleep(f.histDelay)
+	}
 	return f.store().History(ctx, t, after, limit)
 }
 
 func (f *faultyEngine) Subscribe(ctx context.Context, t herald.Topic) error {
+	f.subCalls.Add(1)
+	if f.down.Load() {
+		return fmt.Errorf("faulty engine: %w", herald.ErrEngineUnavailable)
+	}
 	f.mu.Lock()
 	f.topic = append(f.topic, t)
 	f.mu.Unlock()

@@ -3,6 +3,7 @@
 package hub
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"syscall"
@@ -21,14 +22,13 @@ const epollET = uint32(1) << 31
 // miss (the id is gone from the map), never hit another connection. A socket leaves epoll
 // before it is closed.
 type poller struct {
-	h      *Hub
-	epfd   int
-	wakeR  int // a pipe's read end in the epoll set, to stop run
-	wakeW  int
-	mu     sync.Mutex
-	conns  map[uint64]*Conn
-	buf    []byte // run only: where discarded client bytes are read into
-	closed sync.Once
+	h     *Hub
+	epfd  int
+	wakeR int // a pipe's read end in the epoll set, to stop run
+	wakeW int
+	mu    sync.Mutex // guards conns and, against close, the descriptors
+	conns map[uint64]*Conn
+	buf   []byte // run only: where discarded client bytes are read into
 }
 
 // wakeID is the epoll id of the pipe that stops run; connection ids start at 1.
@@ -65,8 +65,10 @@ func eventID(ev *syscall.EpollEvent) uint64 {
 // add starts watching c's socket.
 func (p *poller) add(c *Conn) error {
 	p.mu.Lock()
-	p.conns[c.id] = c
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	if p.epfd < 0 {
+		return errors.New("poller closed")
+	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET}
 	setEventID(&ev, c.id)
 	var err error
@@ -76,22 +78,22 @@ func (p *poller) add(c *Conn) error {
 	if cerr != nil {
 		err = cerr
 	}
-	if err != nil {
-		p.mu.Lock()
-		delete(p.conns, c.id)
-		p.mu.Unlock()
+	if err == nil {
+		p.conns[c.id] = c
 	}
 	return err
 }
 
 // remove stops watching c's socket; call it before the socket is closed.
 func (p *poller) remove(c *Conn) {
-	_ = c.raw.Control(func(fd uintptr) {
-		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
-	})
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.epfd >= 0 {
+		_ = c.raw.Control(func(fd uintptr) {
+			_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+		})
+	}
 	delete(p.conns, c.id)
-	p.mu.Unlock()
 }
 
 // run waits for events until wakeup is called.
@@ -163,14 +165,26 @@ func (p *poller) handle(c *Conn, events uint32) {
 }
 
 // wakeup makes run return.
-func (p *poller) wakeup() { _, _ = syscall.Write(p.wakeW, []byte{1}) }
+func (p *poller) wakeup() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.wakeW >= 0 {
+		_, _ = syscall.Write(p.wakeW, []byte{1})
+	}
+}
 
+// close releases the descriptors; call it once run has returned. The numbers are forgotten,
+// so a late add or remove can never touch a descriptor the kernel has handed out again.
 func (p *poller) close() {
-	p.closed.Do(func() {
-		syscall.Close(p.wakeR)
-		syscall.Close(p.wakeW)
-		syscall.Close(p.epfd)
-	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.epfd < 0 {
+		return
+	}
+	syscall.Close(p.wakeR)
+	syscall.Close(p.wakeW)
+	syscall.Close(p.epfd)
+	p.epfd, p.wakeR, p.wakeW = -1, -1, -1
 }
 
 // rawWriter writes with one non-blocking write(2) through syscall.RawConn. It is reused,

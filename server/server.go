@@ -44,7 +44,7 @@ type Server struct {
 	mux    *http.ServeMux
 	name   string
 	met    *metrics.Metrics
-	stop   context.CancelFunc
+	stop   func()         // stops the stats publisher and waits for it
 	sec    *security      // authentication and limits (auth.go, limits.go)
 	pres   *presenceState // presence.go
 
@@ -119,8 +119,12 @@ func (s *Server) Start(ctx context.Context) error {
 	s.startPresence() // presence.go
 	if s.met != nil {
 		sctx, stop := context.WithCancel(context.Background())
-		s.stop = stop
-		go s.runStats(sctx, s.met)
+		done := make(chan struct{})
+		s.stop = func() { stop(); <-done }
+		go func() {
+			defer close(done)
+			s.runStats(sctx, s.met)
+		}()
 	}
 	return nil
 }
@@ -140,10 +144,12 @@ func (s *Server) Drain(ctx context.Context) {
 // Close ends every stream at once and stops the hub. It does not close the engine.
 func (s *Server) Close() {
 	s.mu.Lock()
-	if s.stop != nil {
-		s.stop()
-	}
+	stop := s.stop
+	s.stop = nil
 	s.mu.Unlock()
+	if stop != nil {
+		stop() // returns once the stats publisher has
+	}
 	s.hub.Close()
 	s.closePresence() // presence.go: goodbye after every stream left
 }
