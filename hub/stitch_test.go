@@ -147,7 +147,7 @@ func TestCursorAheadOfALaggingNodeIsNotReset(t *testing.T) {
 // receives events faster than one history round trip is not stuck re-reading history.
 func TestBusyTopicFillsWithOneHistoryRead(t *testing.T) {
 	eng := newFaultyEngine()
-	eng.histDelay = 5 * time.Millisecond // a broker round trip
+	eng.histDelay = 5 * time.Millisecond                           // a broker round trip
 	eng.drop = func(ev *herald.Event) bool { return ev.Seq == 10 } // one lost live event: a gap
 	h := startHub(t, eng)
 	s := openStream(t, h, Request{Topics: []herald.Topic{"busy"}})
