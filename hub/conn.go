@@ -148,6 +148,9 @@ func (c *Conn) closeLocked(r Reason) {
 		return
 	}
 	if c.stream != nil && r != ReasonFinal {
+		if a, ok := c.stream.(Aborter); ok && r == ReasonSlowConsumer {
+			a.Abort()
+		}
 		c.stream.Interrupt()
 	}
 }

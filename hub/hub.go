@@ -42,6 +42,7 @@ const (
 	DefaultHeartbeat     = 15 * time.Second
 	DefaultRetry         = 2 * time.Second
 	DefaultMaxQueueBytes = 1 << 20
+	DefaultSendBuffer    = 64 << 10
 	DefaultWriteTimeout  = 30 * time.Second
 	DefaultReadyWait     = time.Second
 	DefaultHistoryPage   = 500
@@ -65,6 +66,9 @@ type Options struct {
 	MaxLifetime time.Duration
 	// MaxQueueBytes bounds each connection's queue of unwritten frames.
 	MaxQueueBytes int
+	// SendBuffer, when positive, is the kernel send buffer (SO_SNDBUF) of each hijacked
+	// stream's socket (socket.go); 0 leaves it to the kernel's autotuning.
+	SendBuffer int
 	// WriteTimeout bounds one write to a client.
 	WriteTimeout time.Duration
 	// ReadyWait is how long Open waits for the engine before a stream is committed anyway.

@@ -349,7 +349,7 @@ func (w *worker) end(c *Conn) {
 // detachEnd closes a detached connection's socket and reports its end.
 func (p *pool) detachEnd(c *Conn, r Reason) {
 	p.poll.remove(c)
-	_ = c.nc.Close()
+	closeSocket(c.nc, r)
 	c.finish(r)
 	p.conns.Done()
 }
@@ -390,6 +390,7 @@ func (c *Conn) RunDetached(nc net.Conn, head []byte) (r Reason, detached bool) {
 		return r, false
 	}
 	c.nc = nc
+	h.boundSendBuffer(nc)
 	st := &chunkedStream{nc: nc, head: head}
 	c.stream = st
 	c.start = time.Now()
@@ -478,7 +479,7 @@ func (s *chunkedStream) end(r Reason) {
 			_, _ = s.nc.Write([]byte(chunkEnd))
 		}
 	}
-	_ = s.nc.Close()
+	closeSocket(s.nc, r)
 }
 
 var errInterrupted = errors.New("hub: stream interrupted")

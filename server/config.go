@@ -37,6 +37,9 @@ type Config struct {
 	TLSKey      string        `yaml:"tls_key"`
 	// MaxQueueBytes bounds each connection's queue of unwritten frames (slow consumers).
 	MaxQueueBytes int `yaml:"max_queue_bytes"`
+	// SendBuffer is each HTTP/1.1 stream's kernel send buffer (SO_SNDBUF) in bytes; 0 takes
+	// hub.DefaultSendBuffer, a negative value leaves it to the kernel's autotuning.
+	SendBuffer int `yaml:"send_buffer"`
 	// MaxMessageBytes bounds one event's data.
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// MaxBatch bounds the events of one publish request.
@@ -99,6 +102,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxQueueBytes <= 0 {
 		c.MaxQueueBytes = hub.DefaultMaxQueueBytes
+	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = hub.DefaultSendBuffer
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes

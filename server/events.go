@@ -64,7 +64,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		c.Release()
 		return
 	}
-	switch c.Run(r.Context().Done(), newHTTPStream(w)) {
+	if r.ProtoMajor == 1 {
+		s.boundSendBuffer(r)
+	}
+	switch c.Run(r.Context().Done(), newHTTPStream(w, r)) {
 	case hub.ReasonSlowConsumer, hub.ReasonError:
 		// Drop the connection (HTTP/2: reset the stream) rather than finish the response:
 		// the client is not reading, and a clean end would leave it parked in keep-alive.
@@ -140,12 +143,13 @@ func truncate(s string, n int) string {
 // HTTP/2 and TLS alike.
 type httpStream struct {
 	w           http.ResponseWriter
+	r           *http.Request
 	rc          *http.ResponseController
 	interrupted atomic.Bool
 }
 
-func newHTTPStream(w http.ResponseWriter) *httpStream {
-	return &httpStream{w: w, rc: http.NewResponseController(w)}
+func newHTTPStream(w http.ResponseWriter, r *http.Request) *httpStream {
+	return &httpStream{w: w, r: r, rc: http.NewResponseController(w)}
 }
 
 func (s *httpStream) Write(p []byte, deadline time.Time) error {

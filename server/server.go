@@ -84,6 +84,7 @@ func New(cfg Config, engine herald.Engine, opts Options) (*Server, error) {
 		Retry:          cfg.Retry,
 		MaxLifetime:    cfg.MaxLifetime,
 		MaxQueueBytes:  cfg.MaxQueueBytes,
+		SendBuffer:     max(cfg.SendBuffer, 0),
 		Presence:       s.presenceTracker(),
 	})
 	s.mux.HandleFunc("/v1/events", s.handleEvents)
@@ -182,6 +183,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          s.errorLog(), // security: tokens redacted
+		ConnContext:       withConn,     // socket.go
 	}
 	if s.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)

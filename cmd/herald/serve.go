@@ -18,6 +18,7 @@ import (
 	"github.com/heraldpush/herald/engine/memory"
 	natsengine "github.com/heraldpush/herald/engine/nats"
 	redisengine "github.com/heraldpush/herald/engine/redis"
+	"github.com/heraldpush/herald/hub"
 	"github.com/heraldpush/herald/metrics"
 	"github.com/heraldpush/herald/server"
 	"github.com/heraldpush/herald/web"
@@ -63,7 +64,8 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.Var(&listFlag{p: &c.CORSOrigins}, "cors-origin", "allowed CORS origin (repeatable; * for any, without credentials)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (enables HTTPS with HTTP/2)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file")
-	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", 1<<20, "per-connection bound of unwritten bytes; a client over it is cut off as a slow consumer")
+	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", hub.DefaultMaxQueueBytes, "per-connection bound of unwritten bytes; a client over it is cut off as a slow consumer")
+	fs.IntVar(&c.SendBuffer, "send-buffer", hub.DefaultSendBuffer, "kernel send buffer (SO_SNDBUF) of each HTTP/1.1 stream in bytes; -1 leaves it to the kernel's autotuning")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", server.DefaultMaxMessageBytes, "largest event data in bytes")
 	fs.IntVar(&c.MaxBatch, "max-batch", server.DefaultMaxBatch, "most events in one publish request")
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest publish request body in bytes")
