@@ -18,12 +18,14 @@ import (
 //     within an epoch.
 //   - A topic's final event closes it: later publishes fail with ErrTopicClosed.
 //   - History reads what is retained after a sequence number, with the topic's state.
-//   - Live events reach the Sink given to Start in per-topic order. When an engine loses its
-//     live feed (broker reconnect) it calls Sink.Resync once the feed is back, so the hub can
-//     fill the gap from history.
+//   - Every event published after Subscribe returns reaches the Sink given to Start, at least
+//     once, unless the engine loses its live feed (broker reconnect); then it calls
+//     Sink.Resync once the feed is back, so the hub can fill the gap from history.
 //
 // The gap-free, duplicate-free stitch of history and live events is not the engine's job: the
-// hub does it once for every engine.
+// hub does it once for every engine (hub/stitch.go). So an engine need not filter its live
+// feed: it may deliver an event twice, out of order, or one published just before Subscribe
+// returned, and it should not read history or hold events to avoid that.
 type Engine interface {
 	// Start begins delivering live events to sink. It is called once, before Subscribe.
 	Start(ctx context.Context, sink Sink) error
@@ -45,11 +47,11 @@ type Engine interface {
 
 // Sink receives an engine's live events; the hub implements it.
 type Sink interface {
-	// Deliver hands over a live event of a subscribed topic. Calls for one topic come in
-	// sequence order and never concurrently; Deliver never blocks on subscribers (the hub
-	// may write a small fan-out to its sockets in the calling goroutine, but never waits for
-	// a socket). The event is not retained after the call returns: the sink copies what it
-	// keeps.
+	// Deliver hands over a live event of a subscribed topic. Calls for one topic never run
+	// concurrently, and usually come in sequence order (see Engine for what may differ);
+	// Deliver never blocks on subscribers (the hub may write a small fan-out to its sockets
+	// in the calling goroutine, but never waits for a socket). The event is not retained
+	// after the call returns: the sink copies what it keeps.
 	Deliver(ev *Event)
 	// Resync reports that live delivery was interrupted and events may have been missed;
 	// the sink rereads history for its topics.

@@ -31,8 +31,11 @@
 //     appends and delivers nothing.
 //   - Data is copied at Publish: the caller may reuse its buffer at once.
 //   - After Close, Publish, History and Subscribe fail with herald.ErrClosed.
-//   - A Sink never gets concurrent Deliver calls for one topic, nor a Seq at or below the
-//     last one delivered in the same epoch; unsubscribed topics are not delivered.
+//   - A Sink never gets concurrent Deliver calls for one topic, and unsubscribed topics are
+//     not delivered. Every event published after Subscribe returned is delivered; an event
+//     may also come twice, out of order, or from just before Subscribe (the hub drops and
+//     reorders by Prev, hub/stitch.go). The Recorder keeps each event once, in order, and
+//     logs how many came twice or out of order.
 package enginetest
 
 import (

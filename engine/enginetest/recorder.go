@@ -11,16 +11,20 @@ import (
 	"github.com/heraldpush/herald"
 )
 
-// Recorder is a herald.Sink that keeps a copy of every delivered event per topic, checks the
-// Sink contract as events arrive (per topic: no concurrent Deliver calls, strictly
-// increasing Seq within an epoch) and lets a test wait for deliveries without sleeping.
+// Recorder is a herald.Sink that keeps what the hub would make of an engine's live feed:
+// per topic, every delivered event once, in sequence order within an epoch. It checks the
+// Sink contract as events arrive (per topic: no concurrent Deliver calls), counts the
+// duplicates and reordered events the contract allows (the hub drops and reorders them by
+// Prev), and lets a test wait for deliveries without sleeping.
 type Recorder struct {
-	mu       sync.Mutex
-	events   map[herald.Topic][]herald.Event
-	inFlight map[herald.Topic]bool
-	problems []string
-	resyncs  int
-	changed  chan struct{} // closed and replaced on every delivery
+	mu        sync.Mutex
+	events    map[herald.Topic][]herald.Event
+	inFlight  map[herald.Topic]bool
+	problems  []string
+	resyncs   int
+	dups      int           // events delivered again
+	reordered int           // events delivered after a later one of their epoch
+	changed   chan struct{} // closed and replaced on every delivery
 }
 
 var _ herald.Sink = (*Recorder)(nil)
@@ -49,14 +53,20 @@ func (r *Recorder) Deliver(ev *herald.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.inFlight[ev.Topic] = false
-	if prev := r.events[ev.Topic]; len(prev) > 0 {
-		last := prev[len(prev)-1]
-		if last.Epoch == c.Epoch && c.Seq <= last.Seq {
-			r.problems = append(r.problems, fmt.Sprintf("topic %q: delivered %s after %s (out of order or duplicate)",
-				ev.Topic, c.ID(), last.ID()))
+	evs := r.events[ev.Topic]
+	// Place it after the last event of its epoch with a smaller Seq (the end, in order).
+	at := len(evs)
+	for at > 0 && evs[at-1].Epoch == c.Epoch && evs[at-1].Seq >= c.Seq {
+		if evs[at-1].Seq == c.Seq {
+			r.dups++
+			return
 		}
+		at--
 	}
-	r.events[ev.Topic] = append(r.events[ev.Topic], c)
+	if at < len(evs) {
+		r.reordered++
+	}
+	r.events[ev.Topic] = slices.Insert(evs, at, c)
 	close(r.changed)
 	r.changed = make(chan struct{})
 }
@@ -94,15 +104,33 @@ func (r *Recorder) Resyncs() int {
 // timeout, and returns the events delivered by then.
 func (r *Recorder) Wait(tb testing.TB, topic herald.Topic, n int, timeout time.Duration) []herald.Event {
 	tb.Helper()
+	return r.WaitAfter(tb, topic, 0, n, timeout)
+}
+
+// WaitAfter is Wait for the events of topic with Seq > after: an engine may also deliver
+// events published just before Subscribe returned.
+func (r *Recorder) WaitAfter(tb testing.TB, topic herald.Topic, after uint64, n int, timeout time.Duration) []herald.Event {
+	tb.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		r.mu.Lock()
-		got := len(r.events[topic])
+		got := 0
+		for _, ev := range r.events[topic] {
+			if ev.Seq > after {
+				got++
+			}
+		}
 		changed := r.changed
 		r.mu.Unlock()
 		if got >= n {
-			return r.Events(topic)
+			var evs []herald.Event
+			for _, ev := range r.Events(topic) {
+				if ev.Seq > after {
+					evs = append(evs, ev)
+				}
+			}
+			return evs
 		}
 		select {
 		case <-changed:
@@ -120,5 +148,11 @@ func (r *Recorder) check(tb testing.TB) {
 	}
 	if n := r.Resyncs(); n > 0 {
 		tb.Logf("sink: Resync called %d times", n)
+	}
+	r.mu.Lock()
+	dups, reordered := r.dups, r.reordered
+	r.mu.Unlock()
+	if dups > 0 || reordered > 0 {
+		tb.Logf("sink: %d events delivered twice, %d out of order (the hub mends both)", dups, reordered)
 	}
 }

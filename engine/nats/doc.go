@@ -52,8 +52,8 @@
 // carries only messages JetStream stored (a subscriber on the stored subject would also see
 // messages JetStream rejected). Republished messages carry Nats-Sequence and
 // Nats-Last-Sequence. nats-server 2.9 may republish concurrent appends slightly out of
-// order, so each topic's events pass a small reorder stage keyed by the Prev chain (see
-// reorderWait) before Sink.Deliver, one topic at a time, in sequence order. The subscriptions
+// order; the engine passes events on as they come, one topic at a time, and the hub puts
+// them back in order by their Prev chain (hub/stitch.go). The subscriptions
 // share a few feed channels, each drained by one dispatcher goroutine, rather than running a
 // goroutine each (see feed.go); a full channel counts as a slow consumer and resyncs the
 // sink from history.

@@ -254,14 +254,7 @@ func (e *Engine) resync() {
 	}
 	e.mu.Lock()
 	sink := e.sink
-	lts := make([]*liveTopic, 0, len(e.subs))
-	for _, ls := range e.subs {
-		lts = append(lts, ls.lt)
-	}
 	e.mu.Unlock()
-	for _, lt := range lts {
-		lt.reset()
-	}
 	e.log.Info("natsengine: live feed back, resyncing sink")
 	sink.Resync()
 }

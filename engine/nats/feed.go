@@ -10,7 +10,7 @@ import (
 // The live feed. Every subscribed topic is a core NATS subscription on its live subject,
 // but the subscriptions share a few channels instead of each running its own goroutine:
 // nats.go's reader hands each message to its topic's channel, and one dispatcher per
-// channel runs the topic's reorder stage and Sink.Deliver. A topic always maps to the same
+// channel runs Sink.Deliver. A topic always maps to the same
 // channel, so its events keep their order. With 10,000 subscribed topics this saves 10,000
 // goroutines (their stacks, which the garbage collector scans every cycle, and a wake-up per
 // message).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/heraldpush/herald"
 	"github.com/nats-io/nats.go"
@@ -85,7 +86,27 @@ type liveSub struct {
 	lt  *liveTopic
 }
 
-// deliver hands one republished message to its topic's reorder stage. Its Seq is the stream
+// liveTopic is a subscribed topic as its feed dispatcher sees it.
+//
+// nats-server 2.9 republishes messages stored concurrently from several connections in a
+// slightly different order than it stored them, so a node may receive a topic's events out of
+// order. The engine passes them on as they come: the hub holds an event that arrives before
+// its predecessor and splices it back in by Prev (hub/stitch.go), reading the missing one from
+// history at once rather than waiting for it. (An earlier reorder stage here waited up to
+// 200 ms for the predecessor before letting the hub read history.)
+type liveTopic struct {
+	topic   herald.Topic
+	sink    herald.Sink
+	stopped atomic.Bool // Unsubscribe or Close: no delivery after it
+}
+
+func newLiveTopic(topic herald.Topic, sink herald.Sink) *liveTopic {
+	return &liveTopic{topic: topic, sink: sink}
+}
+
+func (l *liveTopic) stop() { l.stopped.Store(true) }
+
+// deliver hands one republished message to the sink. Its Seq is the stream
 // sequence the republish carries in Nats-Sequence; its Prev is the meta header's prev, the
 // sequence JetStream checked as the subject's last when it stored the message
 // (Nats-Last-Sequence, the same value, for messages stored by something else).
@@ -101,5 +122,7 @@ func (e *Engine) deliver(lt *liveTopic, m *nats.Msg) {
 			ev.Prev = prev
 		}
 	}
-	lt.receive(&ev)
+	if !lt.stopped.Load() {
+		lt.sink.Deliver(&ev)
+	}
 }

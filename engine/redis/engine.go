@@ -127,8 +127,6 @@ type Engine struct {
 	waiters map[string][]chan struct{} // channel or pattern → Subscribe calls awaiting confirmation
 	lost    chan struct{}              // closed when the Pub/Sub connection is lost
 	subs    map[string]struct{}        // topics subscribed by the hub
-	gates   map[string]*gate           // topic → live events held while Subscribe completes
-	after   map[string]herald.Position // topic → head at Subscribe; older live events are dropped
 
 	bridge *pubsubBridge
 }
@@ -156,9 +154,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		log:       opts.Logger,
 		waiters:   make(map[string][]chan struct{}),
 		lost:      make(chan struct{}),
-		gates:     make(map[string]*gate),
 		subs:      make(map[string]struct{}),
-		after:     make(map[string]herald.Position),
 	}
 	if e.prefix == "" {
 		e.prefix = DefaultPrefix

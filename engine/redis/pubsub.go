@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -19,78 +18,23 @@ import (
 // subscribes the topic when the connection comes back and then calls Sink.Resync; call
 // Unsubscribe to drop it.
 //
-// Subscribe delivers only events published after it: on Redis Cluster a PUBLISH reaches the
-// node holding this engine's Pub/Sub connection over the cluster bus, so events published
-// just before the subscription may still arrive after it. Live events of the topic are held
-// until the confirmation and the topic's head (read after it) are known, and those at or
-// below that head are dropped; the hub reads them from history anyway.
+// On Redis Cluster a PUBLISH reaches the node holding this engine's Pub/Sub connection over
+// the cluster bus, so an event published just before the subscription may still arrive after
+// it; it is delivered like any other, and the hub drops it as one it has seen (hub/stitch.go).
+// An earlier version held a topic's events until the head was read after the confirmation and
+// dropped those at or below it: one more round trip per Subscribe for what the hub does anyway.
 func (e *Engine) Subscribe(ctx context.Context, topic herald.Topic) error {
-	k := topicKeys(e.prefix, string(topic))
-	g := &gate{}
 	e.mu.Lock()
-	e.gates[string(topic)] = g
 	e.subs[string(topic)] = struct{}{}
 	e.mu.Unlock()
-	err := e.subscribe(ctx, k.channel, false)
-	var head herald.Position
-	if err == nil {
-		var v []any
-		v, err = e.rdb.HMGet(ctx, k.meta, "epoch", "last").Result()
-		if err != nil {
-			err = e.wrap("subscribe", err)
-		} else {
-			head.Epoch, _ = v[0].(string)
-			last, _ := v[1].(string)
-			head.Seq, _ = strconv.ParseUint(last, 10, 64)
-		}
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.gates[string(topic)] == g {
-		delete(e.gates, string(topic))
-	}
-	if err != nil {
-		return err // the interest stays (see above) until Unsubscribe
-	}
-	// The reader is blocked on e.mu if it has more events of this topic, so these calls
-	// keep the topic's order and never run concurrently with its own.
-	for i := range g.held {
-		if ev := &g.held[i]; ev.Epoch != head.Epoch || ev.Seq > head.Seq {
-			e.sink.Deliver(ev)
-		}
-	}
-	if head.Seq > 0 {
-		e.after[string(topic)] = head
-	}
-	return nil
+	return e.subscribe(ctx, topicKeys(e.prefix, string(topic)).channel, false) // the interest stays on error (see above)
 }
 
-// gate holds a topic's live events while its Subscribe completes.
-type gate struct {
-	held []herald.Event
-}
-
-// admitLocked reports whether the reader should deliver ev now: not when its topic is not
-// subscribed (an event that overtook UNSUBSCRIBE), not while its topic's Subscribe is in
-// progress (the event is held) and not when it precedes the head read by Subscribe.
+// admitLocked reports whether the reader should deliver ev: not when its topic is not
+// subscribed (an event that overtook UNSUBSCRIBE).
 func (e *Engine) admitLocked(ev *herald.Event) bool {
-	t := string(ev.Topic)
-	if _, ok := e.subs[t]; !ok {
-		return false
-	}
-	if g := e.gates[t]; g != nil {
-		c := *ev
-		c.Data = append([]byte(nil), ev.Data...)
-		g.held = append(g.held, c)
-		return false
-	}
-	if head, ok := e.after[t]; ok {
-		if ev.Epoch == head.Epoch && ev.Seq <= head.Seq {
-			return false
-		}
-		delete(e.after, t)
-	}
-	return true
+	_, ok := e.subs[string(ev.Topic)]
+	return ok
 }
 
 // Unsubscribe stops live delivery of topic to this node.
@@ -99,7 +43,6 @@ func (e *Engine) Unsubscribe(ctx context.Context, topic herald.Topic) error {
 		return herald.ErrClosed
 	}
 	e.mu.Lock()
-	delete(e.after, string(topic))
 	delete(e.subs, string(topic))
 	e.mu.Unlock()
 	if err := e.ps.Unsubscribe(ctx, topicKeys(e.prefix, string(topic)).channel); err != nil {
