@@ -45,3 +45,24 @@ func TestHeraldNodesOnNATSCluster(t *testing.T) {
 		},
 	})
 }
+
+// TestChaos runs the promise under fire on three `herald serve --engine nats` processes over
+// one real nats-server -js: a node killed with SIGKILL and restarted, then the nats-server
+// stopped and started again (JetStream keeps its file store, so no reset is acceptable).
+func TestChaos(t *testing.T) {
+	ns := testserver.NATS(t)
+	base := clustertest.Chaos{Subscribers: 100, Rate: 150, Duration: 15 * time.Second,
+		NodeArgs: []string{"--engine", "nats", "--nats-url", ns.URL()}}
+	t.Run("NodeKill", func(t *testing.T) {
+		c := base
+		c.Fault = clustertest.NodeKill
+		c.Run(t)
+	})
+	t.Run("BrokerRestart", func(t *testing.T) {
+		c := base
+		c.Fault = clustertest.BrokerRestart
+		c.Broker = clustertest.Broker{Stop: func(*testing.T) { ns.Stop() }, Start: func(*testing.T) { ns.Start() }}
+		c.Persistent = true
+		c.Run(t)
+	})
+}

@@ -29,3 +29,24 @@ func TestHeraldNodesSuite(t *testing.T) {
 		Start: func(*testing.T) { rs.Start() },
 	})
 }
+
+// TestChaos runs the promise under fire on three `herald serve --engine redis` processes over
+// one real redis-server: a node killed with SIGKILL and restarted, then the redis-server
+// itself killed and restarted (without persistence: resets are allowed there, silent gaps
+// never).
+func TestChaos(t *testing.T) {
+	rs := testserver.Redis(t)
+	base := clustertest.Chaos{Subscribers: 100, Rate: 150, Duration: 15 * time.Second,
+		NodeArgs: []string{"--engine", "redis", "--redis-url", rs.URL()}}
+	t.Run("NodeKill", func(t *testing.T) {
+		c := base
+		c.Fault = clustertest.NodeKill
+		c.Run(t)
+	})
+	t.Run("BrokerRestart", func(t *testing.T) {
+		c := base
+		c.Fault = clustertest.BrokerRestart
+		c.Broker = clustertest.Broker{Stop: func(*testing.T) { rs.Kill() }, Start: func(*testing.T) { rs.Start() }}
+		c.Run(t)
+	})
+}
