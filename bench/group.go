@@ -30,14 +30,19 @@ type Stats struct {
 	Ready int64 `json:"ready"`
 	// Deliveries counts every bench event received, duplicates included.
 	Deliveries uint64 `json:"deliveries"`
-	// Unique counts events received in order for the first time.
+	// Unique counts events received for the first time (see seqCheck for the classes).
 	Unique uint64 `json:"unique"`
-	// Duplicated counts events received again (a sequence number already seen).
+	// Duplicated counts events received again with no reset in between.
 	Duplicated uint64 `json:"duplicated"`
-	// Gaps counts events skipped over (a sequence number jumped ahead).
+	// Gaps counts events jumped over with no reset in between (lost).
 	Gaps uint64 `json:"gaps"`
-	// Resets counts "event: reset" frames.
-	Resets uint64 `json:"resets"`
+	// Resets counts "event: reset" frames; ResetReasons counts them by reason.
+	Resets       uint64            `json:"resets"`
+	ResetReasons map[string]uint64 `json:"reset_reasons,omitempty"`
+	// ResetSkipped counts events a reset told a subscriber it would not get (not lost).
+	ResetSkipped uint64 `json:"reset_skipped"`
+	// ResetReplayed counts events received again after a reset moved a subscriber back.
+	ResetReplayed uint64 `json:"reset_replayed"`
 	// Foreign counts events that were not published by the bench.
 	Foreign uint64 `json:"foreign"`
 	// Errors counts failed connections and broken streams.
@@ -46,6 +51,8 @@ type Stats struct {
 	Reconnects uint64 `json:"reconnects"`
 	// Drops counts deliberate disconnections (reconnect mode).
 	Drops uint64 `json:"drops"`
+	// Hops counts reconnections to another server than the previous stream's.
+	Hops uint64 `json:"hops"`
 	// Incomplete counts subscribers that did not end with every published event (set by
 	// finish in the single-topic modes).
 	Incomplete uint64 `json:"incomplete"`
@@ -66,10 +73,19 @@ func (s *Stats) add(o Stats) {
 	s.Duplicated += o.Duplicated
 	s.Gaps += o.Gaps
 	s.Resets += o.Resets
+	for k, v := range o.ResetReasons {
+		if s.ResetReasons == nil {
+			s.ResetReasons = make(map[string]uint64)
+		}
+		s.ResetReasons[k] += v
+	}
+	s.ResetSkipped += o.ResetSkipped
+	s.ResetReplayed += o.ResetReplayed
 	s.Foreign += o.Foreign
 	s.Errors += o.Errors
 	s.Reconnects += o.Reconnects
 	s.Drops += o.Drops
+	s.Hops += o.Hops
 	s.Incomplete += o.Incomplete
 	s.CPUSec += o.CPUSec
 	if o.LastError != "" {
@@ -89,6 +105,8 @@ type group struct {
 
 	connected, ready                                                        atomic.Int64
 	deliveries, unique, dup, gaps, resets, foreign, errs, reconnects, drops atomic.Uint64
+	skipped, replayed, hops, incomplete                                     atomic.Uint64
+	resetReasons                                                            [numResetReasons]atomic.Uint64
 	lastErr                                                                 atomic.Pointer[string]
 
 	dropping atomic.Bool // reconnect mode: subscribers drop at random
@@ -111,7 +129,8 @@ func newGroup(cfg *Config, targets []target, indexes []int) *group {
 	}
 	g.subs = make([]*sub, len(indexes))
 	for k, i := range indexes {
-		g.subs[k] = &sub{g: g, index: i, hist: &g.hists[k%histShards], next: 1}
+		g.subs[k] = &sub{g: g, index: i, hist: &g.hists[k%histShards]}
+		g.subs[k].seq.start()
 	}
 	if len(indexes) == 0 {
 		close(g.readyCh)
@@ -146,6 +165,15 @@ func (g *group) stats() Stats {
 		Deliveries: g.deliveries.Load(), Unique: g.unique.Load(), Duplicated: g.dup.Load(),
 		Gaps: g.gaps.Load(), Resets: g.resets.Load(), Foreign: g.foreign.Load(),
 		Errors: g.errs.Load(), Reconnects: g.reconnects.Load(), Drops: g.drops.Load(),
+		ResetSkipped: g.skipped.Load(), ResetReplayed: g.replayed.Load(), Hops: g.hops.Load(),
+	}
+	for r := range g.resetReasons {
+		if n := g.resetReasons[r].Load(); n > 0 {
+			if s.ResetReasons == nil {
+				s.ResetReasons = make(map[string]uint64)
+			}
+			s.ResetReasons[resetReasonNames[r]] = n
+		}
 	}
 	if p := g.lastErr.Load(); p != nil {
 		s.LastError = *p
@@ -171,14 +199,16 @@ func (g *group) finish(published uint64) Stats {
 	if g.epoll != nil {
 		g.epoll.stop()
 	}
-	st := g.stats()
 	if published > 0 {
 		for _, s := range g.subs {
-			if s.next != published+1 {
-				st.Incomplete++
+			if !s.seq.end(published) {
+				g.incomplete.Add(1)
 			}
+			s.flush()
 		}
 	}
+	st := g.stats()
+	st.Incomplete = g.incomplete.Load()
 	return st
 }
 
@@ -199,13 +229,15 @@ type sub struct {
 	conn *net.TCPConn
 
 	st       stream
-	next     uint64 // the sequence number expected next
+	seq      seqCheck // the topic's sequence numbers, with per-read tallies
 	everOpen bool
+	target   int // index of the server of the current (or last) stream
 
 	// Per-read tallies, flushed to the group after each read.
-	now                          int64
-	nDeliv, nUnique, nDup, nGaps uint64
-	nResets, nForeign            uint64
+	now               int64
+	nDeliv            uint64
+	nResets, nForeign uint64
+	nReasons          [numResetReasons]uint64
 }
 
 // errDrop marks a deliberate disconnection.
@@ -265,7 +297,12 @@ func (s *sub) session(ctx context.Context) error {
 	}
 	defer release()
 
-	t := &g.targets[s.index%len(g.targets)]
+	ti := s.index % len(g.targets)
+	if s.everOpen && g.cfg.Mode == ModeReconnect && len(g.targets) > 1 {
+		// A cluster check: every stream after the first goes to a random node.
+		ti = rand.IntN(len(g.targets))
+	}
+	t := &g.targets[ti]
 	d := g.dialers[s.index%len(g.dialers)]
 	c, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
@@ -324,7 +361,12 @@ func (s *sub) session(ctx context.Context) error {
 			_ = conn.SetReadDeadline(time.Time{})
 			if s.everOpen {
 				g.reconnects.Add(1)
+				if ti != s.target {
+					g.hops.Add(1)
+				}
+				s.target = ti
 			} else {
+				s.target = ti
 				s.everOpen = true
 				if g.ready.Add(1) == int64(len(g.subs)) {
 					close(g.readyCh)
@@ -373,21 +415,16 @@ func (s *sub) request(t *target) []byte {
 // event implements eventSink: it checks the order and records the latency.
 func (s *sub) event(t int64, seq uint64) {
 	s.nDeliv++
-	switch {
-	case seq == s.next:
-		s.nUnique++
-		s.next++
-	case seq > s.next:
-		s.nGaps += seq - s.next
-		s.nUnique++
-		s.next = seq + 1
-	default:
-		s.nDup++
-	}
+	s.seq.event(seq)
 	s.hist.Record(time.Duration(s.now - t))
 }
 
-func (s *sub) reset()   { s.nResets++ }
+func (s *sub) reset(reason uint8) {
+	s.nResets++
+	s.nReasons[reason]++
+	s.seq.resetSeen()
+}
+
 func (s *sub) foreign() { s.nForeign++ }
 
 // flush adds the per-read tallies to the group.
@@ -395,18 +432,28 @@ func (s *sub) flush() {
 	g := s.g
 	if s.nDeliv > 0 {
 		g.deliveries.Add(s.nDeliv)
-		g.unique.Add(s.nUnique)
-		if s.nDup > 0 {
-			g.dup.Add(s.nDup)
-		}
-		if s.nGaps > 0 {
-			g.gaps.Add(s.nGaps)
-		}
-		s.nDeliv, s.nUnique, s.nDup, s.nGaps = 0, 0, 0, 0
+		s.nDeliv = 0
+	}
+	c := &s.seq
+	if c.unique > 0 {
+		g.unique.Add(c.unique)
+		c.unique = 0
+	}
+	if c.dup|c.gaps|c.skipped|c.replayed > 0 {
+		g.dup.Add(c.dup)
+		g.gaps.Add(c.gaps)
+		g.skipped.Add(c.skipped)
+		g.replayed.Add(c.replayed)
+		c.dup, c.gaps, c.skipped, c.replayed = 0, 0, 0, 0
 	}
 	if s.nResets > 0 {
 		g.resets.Add(s.nResets)
-		s.nResets = 0
+		for r, n := range s.nReasons {
+			if n > 0 {
+				g.resetReasons[r].Add(n)
+			}
+		}
+		s.nResets, s.nReasons = 0, [numResetReasons]uint64{}
 	}
 	if s.nForeign > 0 {
 		g.foreign.Add(s.nForeign)

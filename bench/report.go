@@ -3,6 +3,9 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 )
 
 // WriteSummary writes a human summary of r.
@@ -18,9 +21,10 @@ func WriteSummary(w io.Writer, r *Result) error {
 			r.Published, r.Rate, r.Duration, r.Batch, r.PublishErrors, r.PublishRTT.P50, r.PublishRTT.P99)
 		ew.printf("  delivered   %d of %d expected, %.0f/s over %.1fs\n", r.Deliveries, r.Expected, r.DeliveriesPerSec, r.WindowSec)
 		ew.printf("  latency     p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms\n", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
-		ew.printf("  integrity   lost %d, duplicated %d, incomplete subscribers %d, resets %d\n", r.Lost, r.Duplicated, r.Incomplete, r.Resets)
+		ew.printf("  integrity   lost %d, duplicated %d, incomplete subscribers %d\n", r.Lost, r.Duplicated, r.Incomplete)
+		ew.printf("  resets      %d%s: %d events skipped, %d replayed\n", r.Resets, reasons(r.ResetReasons), r.ResetSkipped, r.ResetReplayed)
 	}
-	ew.printf("  streams     errors %d, reconnects %d, deliberate drops %d\n", r.Errors, r.Reconnects, r.Drops)
+	ew.printf("  streams     errors %d, reconnects %d (%d to another server), deliberate drops %d\n", r.Errors, r.Reconnects, r.Hops, r.Drops)
 	if r.LastError != "" {
 		ew.printf("  last error  %s\n", r.LastError)
 	}
@@ -38,6 +42,19 @@ func WriteSummary(w io.Writer, r *Result) error {
 		ew.printf("\n")
 	}
 	return ew.err
+}
+
+// reasons formats reset counts by reason: " (malformed 2, expired 1)", sorted by name.
+func reasons(m map[string]uint64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %d", n, m[n])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 type errWriter struct {

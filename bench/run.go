@@ -42,15 +42,24 @@ type Result struct {
 	Deliveries       uint64  `json:"deliveries"`
 	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
 	Latency          Latency `json:"latency_ms"`
-	// Lost is Expected minus the distinct events received; Duplicated counts repeats.
-	Lost       uint64 `json:"lost"`
-	Duplicated uint64 `json:"duplicated"`
-	Incomplete uint64 `json:"incomplete_subscribers"`
-	Resets     uint64 `json:"resets"`
-	Errors     uint64 `json:"errors"`
-	LastError  string `json:"last_error,omitempty"`
-	Reconnects uint64 `json:"reconnects"`
-	Drops      uint64 `json:"drops"`
+	// Lost is Expected minus the events received and minus those resets skipped;
+	// Duplicated counts events received again with no reset in between. Resets counts
+	// "event: reset" frames (by reason in ResetReasons); ResetSkipped the events they told
+	// subscribers would not come; ResetReplayed the events received again because a reset
+	// moved a subscriber back. See the package doc for the exact rules.
+	Lost          uint64            `json:"lost"`
+	Duplicated    uint64            `json:"duplicated"`
+	Incomplete    uint64            `json:"incomplete_subscribers"`
+	Resets        uint64            `json:"resets"`
+	ResetReasons  map[string]uint64 `json:"reset_reasons,omitempty"`
+	ResetSkipped  uint64            `json:"reset_skipped"`
+	ResetReplayed uint64            `json:"reset_replayed"`
+	Errors        uint64            `json:"errors"`
+	LastError     string            `json:"last_error,omitempty"`
+	Reconnects    uint64            `json:"reconnects"`
+	Drops         uint64            `json:"drops"`
+	// Hops counts reconnections to another server than the stream before (several servers).
+	Hops uint64 `json:"hops"`
 
 	// The measured window: from the start of publishing to the end of the drain (idle: the
 	// hold after connecting).
@@ -206,10 +215,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Deliveries = total.Deliveries
 	res.Latency = latencyOf(total.Hist)
-	if total.Unique < res.Expected {
-		res.Lost = res.Expected - total.Unique
+	if got := total.Unique + total.ResetSkipped; got < res.Expected {
+		res.Lost = res.Expected - got
 	}
 	res.Duplicated, res.Incomplete, res.Resets = total.Duplicated, total.Incomplete, total.Resets
+	res.ResetReasons, res.ResetSkipped, res.ResetReplayed = total.ResetReasons, total.ResetSkipped, total.ResetReplayed
+	res.Hops = total.Hops
 	res.Errors = total.Errors + res.PublishErrors
 	if total.LastError != "" {
 		res.LastError = total.LastError

@@ -24,7 +24,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg bench.Config
 	servers := []string{envOr("HERALD_SERVER", defaultServer)}
 	mode := fs.String("mode", "broadcast", "`mode`: idle, broadcast, unicast or reconnect")
-	fs.Var(&listFlag{p: &servers}, "server", "gateway base `URL` (repeatable or comma-separated; subscribers are spread over them; env HERALD_SERVER)")
+	fs.Var(&listFlag{p: &servers}, "server", "gateway base `URL` (repeatable or comma-separated, one per node; subscribers are spread over them, and in reconnect mode resume on a random one; env HERALD_SERVER)")
 	roundRobin := fs.Bool("publish-round-robin", false, "spread publish requests over every --server (default: all to the first)")
 	fs.IntVar(&cfg.Conns, "conns", 1000, "subscriber `connections`")
 	fs.Float64Var(&cfg.Rate, "rate", bench.DefaultRate, "`events` published per second, all topics together")
