@@ -106,3 +106,41 @@ func TestIdle(t *testing.T) {
 		t.Fatalf("server RSS %d → %d, want both measured", res.ServerRSSBefore, res.ServerRSSAfter)
 	}
 }
+
+func TestTasks(t *testing.T) {
+	url := newGateway(t, server.Config{})
+	tests := []struct {
+		name          string
+		cfg           Config
+		started       func(n uint64) bool
+		steps, replay int
+	}{
+		{"as fast as possible", Config{Conns: 20, Steps: 4, ReplaySteps: 2}, func(n uint64) bool { return n > 20 }, 4, 2},
+		{"paced", Config{Conns: 20, Rate: 40, Steps: 3}, func(n uint64) bool { return n >= 39 && n <= 41 }, 3, 0},
+		{"final only, from history", Config{Conns: 5, Steps: 1, ReplaySteps: 1}, func(n uint64) bool { return n > 5 }, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Mode, cfg.Servers, cfg.Duration, cfg.ServerPID = ModeTasks, []string{url}, time.Second, os.Getpid()
+			res := runBench(t, cfg)
+			tk := res.Tasks
+			if tk == nil || !tt.started(tk.Started) || tk.Steps != tt.steps || tk.ReplaySteps != tt.replay {
+				t.Fatalf("tasks %+v; started out of range or wrong shape", tk)
+			}
+			if tk.Failed != 0 || tk.Ended != tk.Started || res.Errors != 0 {
+				t.Fatalf("started %d, ended %d, failed %d, errors %d (%s)", tk.Started, tk.Ended, tk.Failed, res.Errors, res.LastError)
+			}
+			perTask := uint64(tt.steps + 1)
+			if res.Published != tk.Ended*perTask || res.Expected != res.Published || res.Deliveries != res.Expected {
+				t.Fatalf("published %d, expected %d, delivered %d; want %d each", res.Published, res.Expected, res.Deliveries, tk.Ended*perTask)
+			}
+			if res.Lost != 0 || res.Duplicated != 0 || res.Resets != 0 {
+				t.Fatalf("lost %d, duplicated %d, resets %d; want zeros", res.Lost, res.Duplicated, res.Resets)
+			}
+			if tk.PerSec <= 0 || tk.ServerCPUPerTask <= 0 || tk.Open.P50 <= 0 || tk.Stream.P50 <= 0 || res.PublishRTT.P50 <= 0 {
+				t.Fatalf("figures missing: %+v, publish RTT %+v", tk, res.PublishRTT)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,8 @@ type Stats struct {
 	LastError string `json:"last_error,omitempty"`
 	// Hist holds the delivery latencies.
 	Hist Hist `json:"hist"`
+	// Tasks holds the tasks-mode counters (nil in the other modes).
+	Tasks *TaskStats `json:"tasks,omitempty"`
 }
 
 // add merges o into s.
@@ -92,6 +95,12 @@ func (s *Stats) add(o Stats) {
 		s.LastError = o.LastError
 	}
 	s.Hist.Merge(o.Hist)
+	if o.Tasks != nil {
+		if s.Tasks == nil {
+			s.Tasks = &TaskStats{}
+		}
+		s.Tasks.add(o.Tasks)
+	}
 }
 
 // group is a set of subscribers in this process.
@@ -109,17 +118,23 @@ type group struct {
 	resetReasons                                                            [numResetReasons]atomic.Uint64
 	lastErr                                                                 atomic.Pointer[string]
 
-	dropping atomic.Bool // reconnect mode: subscribers drop at random
-	stopping atomic.Bool
-	epoll    *epollReader // reads open streams (Linux, all modes but reconnect); nil: goroutines
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	readyCh  chan struct{} // closed when every subscriber is ready
+	// active is the measured phase: reconnect mode drops streams at random, tasks mode runs
+	// tasks; activeCh is closed when it first begins.
+	active     atomic.Bool
+	activeCh   chan struct{}
+	activeOnce sync.Once
+	stopping   atomic.Bool
+	tasks      taskCounters // tasks mode
+	epoll      *epollReader // reads open streams (Linux, all modes but reconnect); nil: goroutines
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	readyCh    chan struct{} // closed when every subscriber is ready
 }
 
 // newGroup prepares the subscribers with the given global indexes.
 func newGroup(cfg *Config, targets []target, indexes []int) *group {
-	g := &group{cfg: cfg, targets: targets, dialSem: make(chan struct{}, cfg.Dialers), readyCh: make(chan struct{})}
+	g := &group{cfg: cfg, targets: targets, dialSem: make(chan struct{}, cfg.Dialers), readyCh: make(chan struct{}),
+		activeCh: make(chan struct{})}
 	if len(cfg.SourceAddrs) == 0 {
 		g.dialers = []*net.Dialer{{Timeout: 10 * time.Second}}
 	}
@@ -129,11 +144,14 @@ func newGroup(cfg *Config, targets []target, indexes []int) *group {
 	}
 	g.subs = make([]*sub, len(indexes))
 	for k, i := range indexes {
-		g.subs[k] = &sub{g: g, index: i, hist: &g.hists[k%histShards]}
+		g.subs[k] = &sub{g: g, index: i, hist: &g.hists[k%histShards], topic: cfg.topic(i)}
 		g.subs[k].seq.start()
 	}
-	if len(indexes) == 0 {
-		close(g.readyCh)
+	if len(indexes) == 0 || cfg.Mode == ModeTasks {
+		close(g.readyCh) // tasks open their streams once the run is active
+	}
+	if cfg.Mode == ModeTasks {
+		g.tasks.run = strconv.FormatInt(time.Now().UnixMilli(), 36)
 	}
 	return g
 }
@@ -153,6 +171,10 @@ func (g *group) start(ctx context.Context) {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
+			if g.cfg.Mode == ModeTasks {
+				s.runTasks(ctx)
+				return
+			}
 			s.run(ctx)
 		}()
 	}
@@ -180,6 +202,9 @@ func (g *group) stats() Stats {
 	}
 	for i := range g.hists {
 		s.Hist.Merge(g.hists[i].Snapshot())
+	}
+	if g.cfg.Mode == ModeTasks {
+		s.Tasks = g.tasks.stats()
 	}
 	return s
 }
@@ -212,6 +237,17 @@ func (g *group) finish(published uint64) Stats {
 	return st
 }
 
+// setActive begins or ends the measured phase.
+func (g *group) setActive(on bool) {
+	g.active.Store(on)
+	if on {
+		g.activeOnce.Do(func() {
+			g.tasks.begin = time.Now()
+			close(g.activeCh)
+		})
+	}
+}
+
 // fail counts an error.
 func (g *group) fail(err error) {
 	g.errs.Add(1)
@@ -228,8 +264,10 @@ type sub struct {
 	mu   sync.Mutex
 	conn *net.TCPConn
 
+	topic    string // the topic of the stream (tasks mode: of the current task)
 	st       stream
 	seq      seqCheck // the topic's sequence numbers, with per-read tallies
+	got      uint64   // events received for the first time on the topic (tasks mode)
 	everOpen bool
 	target   int // index of the server of the current (or last) stream
 
@@ -341,7 +379,7 @@ func (s *sub) session(ctx context.Context) error {
 		bp, n, err := rd.read()
 		if err != nil {
 			if open && errors.Is(err, os.ErrDeadlineExceeded) {
-				if g.dropping.Load() {
+				if g.active.Load() {
 					return errDrop
 				}
 				_ = conn.SetReadDeadline(time.Time{})
@@ -350,10 +388,8 @@ func (s *sub) session(ctx context.Context) error {
 			}
 			return err
 		}
-		s.now = time.Now().UnixNano()
-		err = s.st.feed((*bp)[:n], s)
+		err = s.feed((*bp)[:n])
 		bufPool.Put(bp)
-		s.flush()
 		if !open && s.st.headDone {
 			open = true
 			release()
@@ -379,7 +415,7 @@ func (s *sub) session(ctx context.Context) error {
 		if open && g.epoll != nil {
 			return g.epoll.serve(ctx, s, conn)
 		}
-		if open && !deadline && g.dropping.Load() && len(s.st.lastID) > 0 {
+		if open && !deadline && g.active.Load() && len(s.st.lastID) > 0 {
 			// Drop after an exponentially distributed time: a Poisson process per subscriber.
 			wait := time.Duration(rand.ExpFloat64() * float64(g.cfg.Churn))
 			_ = conn.SetReadDeadline(time.Now().Add(wait))
@@ -395,7 +431,7 @@ func (s *sub) request(t *target) []byte {
 	b = append(b, "GET "...)
 	b = append(b, t.path...)
 	b = append(b, "/v1/events?topic="...)
-	b = append(b, url.QueryEscape(g.cfg.topic(s.index))...)
+	b = append(b, url.QueryEscape(s.topic)...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, t.host...)
 	b = append(b, "\r\nAccept: text/event-stream\r\nUser-Agent: herald-bench\r\n"...)
@@ -404,12 +440,24 @@ func (s *sub) request(t *target) []byte {
 		b = append(b, g.cfg.Token...)
 		b = append(b, "\r\n"...)
 	}
-	if len(s.st.lastID) > 0 {
+	switch {
+	case len(s.st.lastID) > 0:
 		b = append(b, "Last-Event-ID: "...)
 		b = append(b, s.st.lastID...)
 		b = append(b, "\r\n"...)
+	case g.cfg.Mode == ModeTasks:
+		// A task's stream opens after its first steps: they are replayed from history.
+		b = append(b, "Last-Event-ID: earliest\r\n"...)
 	}
 	return append(b, "\r\n"...)
+}
+
+// feed parses the bytes of one read, read now, and adds its tallies to the group.
+func (s *sub) feed(b []byte) error {
+	s.now = time.Now().UnixNano()
+	err := s.st.feed(b, s)
+	s.flush()
+	return err
 }
 
 // event implements eventSink: it checks the order and records the latency.
@@ -437,6 +485,7 @@ func (s *sub) flush() {
 	c := &s.seq
 	if c.unique > 0 {
 		g.unique.Add(c.unique)
+		s.got += c.unique
 		c.unique = 0
 	}
 	if c.dup|c.gaps|c.skipped|c.replayed > 0 {
