@@ -239,6 +239,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			Failed: tk.Failed, Open: latencyOf(tk.Open), Stream: latencyOf(tk.Stream)}
 	}
 	res.Errors = total.Errors + res.PublishErrors
+	if cfg.Mode == ModeTasks {
+		res.Errors = total.Errors // a failed task is one error, whatever failed in it
+	}
 	if total.LastError != "" {
 		res.LastError = total.LastError
 	}

@@ -30,7 +30,7 @@ import (
 // stream is checked like any other subscriber's (seqCheck): steps lost, duplicated,
 // replayed. A task ends well when every event arrived and the server ended the stream;
 // anything else (a refused publish, a broken stream, no end in time) fails it and is counted
-// as an error.
+// as an error; the events it published that did not arrive count as lost.
 
 // TaskStats are the tasks-mode counters of a group.
 type TaskStats struct {
@@ -151,6 +151,7 @@ func (s *sub) runTasks(ctx context.Context) {
 		}
 	}()
 	tc := &g.tasks
+	backoff := 50 * time.Millisecond
 	for n := 0; g.active.Load() && !g.stopping.Load() && ctx.Err() == nil; n++ {
 		if !s.pace(ctx) {
 			return
@@ -159,14 +160,25 @@ func (s *sub) runTasks(ctx context.Context) {
 		tc.active.Add(1)
 		err := s.task(ctx, conns, n)
 		tc.active.Add(-1)
-		if err != nil {
-			tc.failed.Add(1)
-			if ctx.Err() == nil {
-				g.fail(err)
-			}
+		if err == nil {
+			tc.ended.Add(1)
+			backoff = 50 * time.Millisecond
 			continue
 		}
-		tc.ended.Add(1)
+		tc.failed.Add(1)
+		if ctx.Err() != nil {
+			return
+		}
+		g.fail(err)
+		// A failing server is not hammered: the slot waits before its next task.
+		t := time.NewTimer(backoff/2 + rand.N(backoff))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
@@ -317,12 +329,22 @@ func (s *sub) openTask(ctx context.Context) (*net.TCPConn, error) {
 		return nil, err
 	}
 	conn := c.(*net.TCPConn)
+	// While the head is awaited, finish can end the run by closing the connection.
+	s.mu.Lock()
+	s.conn = conn
+	s.mu.Unlock()
 	ok := false
 	defer func() {
+		s.mu.Lock()
+		s.conn = nil
+		s.mu.Unlock()
 		if !ok {
 			conn.Close()
 		}
 	}()
+	if g.stopping.Load() {
+		return nil, errEnded
+	}
 	if _, err := conn.Write(s.request(t)); err != nil {
 		return nil, err
 	}
