@@ -27,8 +27,14 @@ const (
 	// ones.
 	ModeUnicast Mode = "unicast"
 	// ModeReconnect is ModeBroadcast with subscribers that drop at random and resume with
-	// their cursor; it counts lost and duplicated events.
+	// their cursor; it counts lost and duplicated events. With several Servers each
+	// stream after a subscriber's first goes to a random one.
 	ModeReconnect Mode = "reconnect"
+	// ModeTasks runs Conns tasks at a time, one after another: each on its own new topic,
+	// with ReplaySteps steps published before its stream opens (replayed from history),
+	// the rest and a final event after, until the server ends the stream. It measures the
+	// streams a node opens and ends per second and what each costs.
+	ModeTasks Mode = "tasks"
 )
 
 // Defaults for Config.
@@ -43,6 +49,9 @@ const (
 	// over worker processes: the open-file limit is often 20,000 and cannot always be
 	// raised.
 	DefaultConnsPerProcess = 18000
+	// DefaultSteps and DefaultReplaySteps shape a task (tasks mode).
+	DefaultSteps       = 4
+	DefaultReplaySteps = 2
 )
 
 // Config describes a run.
@@ -53,15 +62,20 @@ type Config struct {
 	// PublishRoundRobin spreads publish requests over Servers instead of sending all of
 	// them to the first.
 	PublishRoundRobin bool
-	// Conns is the number of subscribers (streams).
+	// Conns is the number of subscribers (streams); in tasks mode, of tasks at a time.
 	Conns int
-	// Rate is the events published per second (all topics together).
+	// Rate is the events published per second (all topics together); in tasks mode the
+	// tasks started per second (0: each of the Conns starts its next task at once).
 	Rate float64
 	// Duration is how long events are published (idle: how long streams are held).
 	Duration time.Duration
 	// TopicPrefix starts every topic: <prefix>:b (broadcast), <prefix>:u:<i> (unicast),
-	// <prefix>:r (reconnect), <prefix>:idle.
+	// <prefix>:r (reconnect), <prefix>:idle, <prefix>:<run>-<i>-<n> (tasks: task n of slot
+	// i in a run named by its start time).
 	TopicPrefix string
+	// Steps is the events a task publishes before its final event (0: DefaultSteps);
+	// ReplaySteps of them (0: none) are published before its stream opens (tasks mode).
+	Steps, ReplaySteps int
 	// Batch is the events per publish request; above 1 requests use {"events":[…]}.
 	Batch int
 	// Publishers is the number of concurrent publish loops (unicast only; a single topic
@@ -97,11 +111,11 @@ type Config struct {
 // withDefaults fills zero values and validates.
 func (c Config) withDefaults() (Config, error) {
 	switch c.Mode {
-	case ModeIdle, ModeBroadcast, ModeUnicast, ModeReconnect:
+	case ModeIdle, ModeBroadcast, ModeUnicast, ModeReconnect, ModeTasks:
 	case "":
 		c.Mode = ModeBroadcast
 	default:
-		return c, fmt.Errorf("unknown mode %q (want idle, broadcast, unicast or reconnect)", c.Mode)
+		return c, fmt.Errorf("unknown mode %q (want idle, broadcast, unicast, reconnect or tasks)", c.Mode)
 	}
 	if len(c.Servers) == 0 {
 		return c, errors.New("no server")
@@ -112,8 +126,16 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Rate < 0 {
 		return c, fmt.Errorf("rate must not be negative, got %v", c.Rate)
 	}
-	if c.Rate == 0 && c.Mode != ModeIdle {
+	if c.Rate == 0 && c.Mode != ModeIdle && c.Mode != ModeTasks {
 		c.Rate = DefaultRate
+	}
+	if c.Mode == ModeTasks {
+		if c.Steps <= 0 {
+			c.Steps = DefaultSteps
+		}
+		if c.ReplaySteps < 0 || c.ReplaySteps > c.Steps {
+			return c, fmt.Errorf("replay steps must be 0 to the steps of a task (%d), got %d", c.Steps, c.ReplaySteps)
+		}
 	}
 	if c.Duration <= 0 {
 		c.Duration = DefaultDuration

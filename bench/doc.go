@@ -25,6 +25,35 @@
 // writes requests and parses answers itself (pubconn.go). Latencies go into fixed log-scale
 // histograms (±3%) that merge by addition, across goroutines and processes.
 //
+// # Lost, duplicated, reset
+//
+// Every subscriber sorts each event published to its topic into exactly one class:
+// received (Stats.Unique), lost, or skipped by a reset; so Result.Lost is Expected minus the
+// events received minus those skipped. The events between two "event: reset" frames form a
+// stretch. Within a stretch, an event whose sequence number jumps ahead loses the events
+// jumped over, and an event at or below one already received in the stretch is duplicated.
+// The first event after a reset starts a new stretch wherever it is: the events it jumps over
+// are skipped (the reset told the client they will not come; it refetches its state), and
+// if it goes back, the events received again are replayed (Result.ResetReplayed), not
+// duplicated. A reset that no event follows skips the rest of the run. Resets are counted
+// by the reason in their data (expired, epoch, malformed, mismatch). A false reset (one
+// whose cursor the cluster could have honoured) typically shows as a reset followed by
+// replayed events, nothing skipped. The rules are in sequence.go, tested case by case.
+//
+// # Several servers
+//
+// Subscriber i opens its first stream on Servers[i%len]; in reconnect mode every later
+// stream goes to a random server with the subscriber's cursor (Result.Hops counts those
+// that changed server), so a run checks exact resume across the nodes of a real cluster.
+// PublishRoundRobin spreads the publish requests over the servers too; one publish loop
+// sends them in sequence order, each after the previous was answered.
+//
+// # Tasks
+//
+// Tasks mode (task.go) measures short streams: Conns slots each run tasks back to back on
+// fresh topics (replayed steps, live steps, a final event, the server's end of the stream)
+// and the Result reports tasks ended per second and the CPU per task.
+//
 // Over Config.ConnsPerProcess streams, Run starts worker processes through Config.Spawn;
 // each calls ServeWorker, holds a share of the subscribers and reports JSON lines over its
 // stdout, while the parent publishes and aggregates.

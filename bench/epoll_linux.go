@@ -41,9 +41,15 @@ type epollLoop struct {
 	stopped bool
 }
 
+// feeder is a stream being read: it parses each read's bytes and says when the stream is
+// over (errEnded for a normal end).
+type feeder interface {
+	feed(b []byte) error
+}
+
 // handed is a stream the reader owns.
 type handed struct {
-	s    *sub
+	f    feeder
 	fd   int
 	done chan error // receives why the stream ended, once
 }
@@ -84,13 +90,23 @@ func (r *epollReader) stop() {
 	}
 }
 
-// serve takes over conn, whose stream s has opened, and reads it until the stream breaks
+// serve takes over conn, whose stream f has opened, and reads it until the stream breaks
 // (the error says why) or ctx ends. conn is closed on return either way.
-func (r *epollReader) serve(ctx context.Context, s *sub, conn *net.TCPConn) error {
+func (r *epollReader) serve(ctx context.Context, f feeder, conn *net.TCPConn) error {
+	h, err := r.attach(f, conn)
+	if err != nil {
+		return err
+	}
+	return r.wait(ctx, h)
+}
+
+// attach takes over conn, whose stream f has opened, and starts reading it; conn is closed
+// (the reader holds a duplicate of the socket). wait returns when the stream ends.
+func (r *epollReader) attach(f feeder, conn *net.TCPConn) (*handed, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		conn.Close()
-		return err
+		return nil, err
 	}
 	fd := -1
 	var derr error
@@ -103,10 +119,10 @@ func (r *epollReader) serve(ctx context.Context, s *sub, conn *net.TCPConn) erro
 		fd = int(r)
 	}); err != nil || derr != nil {
 		conn.Close()
-		return errors.Join(err, derr)
+		return nil, errors.Join(err, derr)
 	}
 	conn.Close() // the duplicate keeps the socket open; the runtime's poller lets go of it
-	h := &handed{s: s, fd: fd, done: make(chan error, 1)}
+	h := &handed{f: f, fd: fd, done: make(chan error, 1)}
 	l := r.loops[fd%len(r.loops)]
 	l.mu.Lock()
 	l.streams[int32(fd)] = h
@@ -115,11 +131,18 @@ func (r *epollReader) serve(ctx context.Context, s *sub, conn *net.TCPConn) erro
 		delete(l.streams, int32(fd))
 		l.mu.Unlock()
 		syscall.Close(fd)
-		return fmt.Errorf("bench: epoll add: %w", err)
+		return nil, fmt.Errorf("bench: epoll add: %w", err)
 	}
 	// Bytes that came with the response head, before the registration, raised no edge.
 	l.readLocked(h, true)
 	l.mu.Unlock()
+	return h, nil
+}
+
+// wait returns why h's stream ended, or ctx's error after ending it when ctx ends first.
+func (r *epollReader) wait(ctx context.Context, h *handed) error {
+	l := r.loops[h.fd%len(r.loops)]
+	fd := h.fd
 	select {
 	case err := <-h.done:
 		return err
@@ -160,7 +183,6 @@ func (l *epollLoop) run() {
 // readLocked reads h's socket until a read comes back short (the socket is empty for now),
 // or, with all, until EAGAIN; it releases h when the stream ends.
 func (l *epollLoop) readLocked(h *handed, all bool) {
-	s := h.s
 	for {
 		n, err := syscall.Read(h.fd, l.buf)
 		switch {
@@ -175,10 +197,7 @@ func (l *epollLoop) readLocked(h *handed, all bool) {
 			l.releaseLocked(h, io.EOF)
 			return
 		}
-		s.now = time.Now().UnixNano()
-		ferr := s.st.feed(l.buf[:n], s)
-		s.flush()
-		if ferr != nil {
+		if ferr := h.f.feed(l.buf[:n]); ferr != nil {
 			l.releaseLocked(h, ferr)
 			return
 		}

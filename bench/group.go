@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,14 +31,19 @@ type Stats struct {
 	Ready int64 `json:"ready"`
 	// Deliveries counts every bench event received, duplicates included.
 	Deliveries uint64 `json:"deliveries"`
-	// Unique counts events received in order for the first time.
+	// Unique counts events received for the first time (see seqCheck for the classes).
 	Unique uint64 `json:"unique"`
-	// Duplicated counts events received again (a sequence number already seen).
+	// Duplicated counts events received again with no reset in between.
 	Duplicated uint64 `json:"duplicated"`
-	// Gaps counts events skipped over (a sequence number jumped ahead).
+	// Gaps counts events jumped over with no reset in between (lost).
 	Gaps uint64 `json:"gaps"`
-	// Resets counts "event: reset" frames.
-	Resets uint64 `json:"resets"`
+	// Resets counts "event: reset" frames; ResetReasons counts them by reason.
+	Resets       uint64            `json:"resets"`
+	ResetReasons map[string]uint64 `json:"reset_reasons,omitempty"`
+	// ResetSkipped counts events a reset told a subscriber it would not get (not lost).
+	ResetSkipped uint64 `json:"reset_skipped"`
+	// ResetReplayed counts events received again after a reset moved a subscriber back.
+	ResetReplayed uint64 `json:"reset_replayed"`
 	// Foreign counts events that were not published by the bench.
 	Foreign uint64 `json:"foreign"`
 	// Errors counts failed connections and broken streams.
@@ -46,6 +52,8 @@ type Stats struct {
 	Reconnects uint64 `json:"reconnects"`
 	// Drops counts deliberate disconnections (reconnect mode).
 	Drops uint64 `json:"drops"`
+	// Hops counts reconnections to another server than the previous stream's.
+	Hops uint64 `json:"hops"`
 	// Incomplete counts subscribers that did not end with every published event (set by
 	// finish in the single-topic modes).
 	Incomplete uint64 `json:"incomplete"`
@@ -55,6 +63,8 @@ type Stats struct {
 	LastError string `json:"last_error,omitempty"`
 	// Hist holds the delivery latencies.
 	Hist Hist `json:"hist"`
+	// Tasks holds the tasks-mode counters (nil in the other modes).
+	Tasks *TaskStats `json:"tasks,omitempty"`
 }
 
 // add merges o into s.
@@ -66,16 +76,31 @@ func (s *Stats) add(o Stats) {
 	s.Duplicated += o.Duplicated
 	s.Gaps += o.Gaps
 	s.Resets += o.Resets
+	for k, v := range o.ResetReasons {
+		if s.ResetReasons == nil {
+			s.ResetReasons = make(map[string]uint64)
+		}
+		s.ResetReasons[k] += v
+	}
+	s.ResetSkipped += o.ResetSkipped
+	s.ResetReplayed += o.ResetReplayed
 	s.Foreign += o.Foreign
 	s.Errors += o.Errors
 	s.Reconnects += o.Reconnects
 	s.Drops += o.Drops
+	s.Hops += o.Hops
 	s.Incomplete += o.Incomplete
 	s.CPUSec += o.CPUSec
 	if o.LastError != "" {
 		s.LastError = o.LastError
 	}
 	s.Hist.Merge(o.Hist)
+	if o.Tasks != nil {
+		if s.Tasks == nil {
+			s.Tasks = &TaskStats{}
+		}
+		s.Tasks.add(o.Tasks)
+	}
 }
 
 // group is a set of subscribers in this process.
@@ -89,19 +114,27 @@ type group struct {
 
 	connected, ready                                                        atomic.Int64
 	deliveries, unique, dup, gaps, resets, foreign, errs, reconnects, drops atomic.Uint64
+	skipped, replayed, hops, incomplete                                     atomic.Uint64
+	resetReasons                                                            [numResetReasons]atomic.Uint64
 	lastErr                                                                 atomic.Pointer[string]
 
-	dropping atomic.Bool // reconnect mode: subscribers drop at random
-	stopping atomic.Bool
-	epoll    *epollReader // reads open streams (Linux, all modes but reconnect); nil: goroutines
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	readyCh  chan struct{} // closed when every subscriber is ready
+	// active is the measured phase: reconnect mode drops streams at random, tasks mode runs
+	// tasks; activeCh is closed when it first begins.
+	active     atomic.Bool
+	activeCh   chan struct{}
+	activeOnce sync.Once
+	stopping   atomic.Bool
+	tasks      taskCounters // tasks mode
+	epoll      *epollReader // reads open streams (Linux, all modes but reconnect); nil: goroutines
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	readyCh    chan struct{} // closed when every subscriber is ready
 }
 
 // newGroup prepares the subscribers with the given global indexes.
 func newGroup(cfg *Config, targets []target, indexes []int) *group {
-	g := &group{cfg: cfg, targets: targets, dialSem: make(chan struct{}, cfg.Dialers), readyCh: make(chan struct{})}
+	g := &group{cfg: cfg, targets: targets, dialSem: make(chan struct{}, cfg.Dialers), readyCh: make(chan struct{}),
+		activeCh: make(chan struct{})}
 	if len(cfg.SourceAddrs) == 0 {
 		g.dialers = []*net.Dialer{{Timeout: 10 * time.Second}}
 	}
@@ -111,10 +144,14 @@ func newGroup(cfg *Config, targets []target, indexes []int) *group {
 	}
 	g.subs = make([]*sub, len(indexes))
 	for k, i := range indexes {
-		g.subs[k] = &sub{g: g, index: i, hist: &g.hists[k%histShards], next: 1}
+		g.subs[k] = &sub{g: g, index: i, hist: &g.hists[k%histShards], topic: cfg.topic(i)}
+		g.subs[k].seq.start()
 	}
-	if len(indexes) == 0 {
-		close(g.readyCh)
+	if len(indexes) == 0 || cfg.Mode == ModeTasks {
+		close(g.readyCh) // tasks open their streams once the run is active
+	}
+	if cfg.Mode == ModeTasks {
+		g.tasks.run = strconv.FormatInt(time.Now().UnixMilli(), 36)
 	}
 	return g
 }
@@ -134,6 +171,10 @@ func (g *group) start(ctx context.Context) {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
+			if g.cfg.Mode == ModeTasks {
+				s.runTasks(ctx)
+				return
+			}
 			s.run(ctx)
 		}()
 	}
@@ -146,12 +187,24 @@ func (g *group) stats() Stats {
 		Deliveries: g.deliveries.Load(), Unique: g.unique.Load(), Duplicated: g.dup.Load(),
 		Gaps: g.gaps.Load(), Resets: g.resets.Load(), Foreign: g.foreign.Load(),
 		Errors: g.errs.Load(), Reconnects: g.reconnects.Load(), Drops: g.drops.Load(),
+		ResetSkipped: g.skipped.Load(), ResetReplayed: g.replayed.Load(), Hops: g.hops.Load(),
+	}
+	for r := range g.resetReasons {
+		if n := g.resetReasons[r].Load(); n > 0 {
+			if s.ResetReasons == nil {
+				s.ResetReasons = make(map[string]uint64)
+			}
+			s.ResetReasons[resetReasonNames[r]] = n
+		}
 	}
 	if p := g.lastErr.Load(); p != nil {
 		s.LastError = *p
 	}
 	for i := range g.hists {
 		s.Hist.Merge(g.hists[i].Snapshot())
+	}
+	if g.cfg.Mode == ModeTasks {
+		s.Tasks = g.tasks.stats()
 	}
 	return s
 }
@@ -171,15 +224,28 @@ func (g *group) finish(published uint64) Stats {
 	if g.epoll != nil {
 		g.epoll.stop()
 	}
-	st := g.stats()
 	if published > 0 {
 		for _, s := range g.subs {
-			if s.next != published+1 {
-				st.Incomplete++
+			if !s.seq.end(published) {
+				g.incomplete.Add(1)
 			}
+			s.flush()
 		}
 	}
+	st := g.stats()
+	st.Incomplete = g.incomplete.Load()
 	return st
+}
+
+// setActive begins or ends the measured phase.
+func (g *group) setActive(on bool) {
+	g.active.Store(on)
+	if on {
+		g.activeOnce.Do(func() {
+			g.tasks.begin = time.Now()
+			close(g.activeCh)
+		})
+	}
 }
 
 // fail counts an error.
@@ -198,14 +264,18 @@ type sub struct {
 	mu   sync.Mutex
 	conn *net.TCPConn
 
+	topic    string // the topic of the stream (tasks mode: of the current task)
 	st       stream
-	next     uint64 // the sequence number expected next
+	seq      seqCheck // the topic's sequence numbers, with per-read tallies
+	got      uint64   // events received for the first time on the topic (tasks mode)
 	everOpen bool
+	target   int // index of the server of the current (or last) stream
 
 	// Per-read tallies, flushed to the group after each read.
-	now                          int64
-	nDeliv, nUnique, nDup, nGaps uint64
-	nResets, nForeign            uint64
+	now               int64
+	nDeliv            uint64
+	nResets, nForeign uint64
+	nReasons          [numResetReasons]uint64
 }
 
 // errDrop marks a deliberate disconnection.
@@ -265,7 +335,12 @@ func (s *sub) session(ctx context.Context) error {
 	}
 	defer release()
 
-	t := &g.targets[s.index%len(g.targets)]
+	ti := s.index % len(g.targets)
+	if s.everOpen && g.cfg.Mode == ModeReconnect && len(g.targets) > 1 {
+		// A cluster check: every stream after the first goes to a random node.
+		ti = rand.IntN(len(g.targets))
+	}
+	t := &g.targets[ti]
 	d := g.dialers[s.index%len(g.dialers)]
 	c, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
@@ -304,7 +379,7 @@ func (s *sub) session(ctx context.Context) error {
 		bp, n, err := rd.read()
 		if err != nil {
 			if open && errors.Is(err, os.ErrDeadlineExceeded) {
-				if g.dropping.Load() {
+				if g.active.Load() {
 					return errDrop
 				}
 				_ = conn.SetReadDeadline(time.Time{})
@@ -313,10 +388,8 @@ func (s *sub) session(ctx context.Context) error {
 			}
 			return err
 		}
-		s.now = time.Now().UnixNano()
-		err = s.st.feed((*bp)[:n], s)
+		err = s.feed((*bp)[:n])
 		bufPool.Put(bp)
-		s.flush()
 		if !open && s.st.headDone {
 			open = true
 			release()
@@ -324,7 +397,12 @@ func (s *sub) session(ctx context.Context) error {
 			_ = conn.SetReadDeadline(time.Time{})
 			if s.everOpen {
 				g.reconnects.Add(1)
+				if ti != s.target {
+					g.hops.Add(1)
+				}
+				s.target = ti
 			} else {
+				s.target = ti
 				s.everOpen = true
 				if g.ready.Add(1) == int64(len(g.subs)) {
 					close(g.readyCh)
@@ -337,7 +415,7 @@ func (s *sub) session(ctx context.Context) error {
 		if open && g.epoll != nil {
 			return g.epoll.serve(ctx, s, conn)
 		}
-		if open && !deadline && g.dropping.Load() && len(s.st.lastID) > 0 {
+		if open && !deadline && g.active.Load() && len(s.st.lastID) > 0 {
 			// Drop after an exponentially distributed time: a Poisson process per subscriber.
 			wait := time.Duration(rand.ExpFloat64() * float64(g.cfg.Churn))
 			_ = conn.SetReadDeadline(time.Now().Add(wait))
@@ -353,7 +431,7 @@ func (s *sub) request(t *target) []byte {
 	b = append(b, "GET "...)
 	b = append(b, t.path...)
 	b = append(b, "/v1/events?topic="...)
-	b = append(b, url.QueryEscape(g.cfg.topic(s.index))...)
+	b = append(b, url.QueryEscape(s.topic)...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, t.host...)
 	b = append(b, "\r\nAccept: text/event-stream\r\nUser-Agent: herald-bench\r\n"...)
@@ -362,32 +440,39 @@ func (s *sub) request(t *target) []byte {
 		b = append(b, g.cfg.Token...)
 		b = append(b, "\r\n"...)
 	}
-	if len(s.st.lastID) > 0 {
+	switch {
+	case len(s.st.lastID) > 0:
 		b = append(b, "Last-Event-ID: "...)
 		b = append(b, s.st.lastID...)
 		b = append(b, "\r\n"...)
+	case g.cfg.Mode == ModeTasks:
+		// A task's stream opens after its first steps: they are replayed from history.
+		b = append(b, "Last-Event-ID: earliest\r\n"...)
 	}
 	return append(b, "\r\n"...)
+}
+
+// feed parses the bytes of one read, read now, and adds its tallies to the group.
+func (s *sub) feed(b []byte) error {
+	s.now = time.Now().UnixNano()
+	err := s.st.feed(b, s)
+	s.flush()
+	return err
 }
 
 // event implements eventSink: it checks the order and records the latency.
 func (s *sub) event(t int64, seq uint64) {
 	s.nDeliv++
-	switch {
-	case seq == s.next:
-		s.nUnique++
-		s.next++
-	case seq > s.next:
-		s.nGaps += seq - s.next
-		s.nUnique++
-		s.next = seq + 1
-	default:
-		s.nDup++
-	}
+	s.seq.event(seq)
 	s.hist.Record(time.Duration(s.now - t))
 }
 
-func (s *sub) reset()   { s.nResets++ }
+func (s *sub) reset(reason uint8) {
+	s.nResets++
+	s.nReasons[reason]++
+	s.seq.resetSeen()
+}
+
 func (s *sub) foreign() { s.nForeign++ }
 
 // flush adds the per-read tallies to the group.
@@ -395,18 +480,29 @@ func (s *sub) flush() {
 	g := s.g
 	if s.nDeliv > 0 {
 		g.deliveries.Add(s.nDeliv)
-		g.unique.Add(s.nUnique)
-		if s.nDup > 0 {
-			g.dup.Add(s.nDup)
-		}
-		if s.nGaps > 0 {
-			g.gaps.Add(s.nGaps)
-		}
-		s.nDeliv, s.nUnique, s.nDup, s.nGaps = 0, 0, 0, 0
+		s.nDeliv = 0
+	}
+	c := &s.seq
+	if c.unique > 0 {
+		g.unique.Add(c.unique)
+		s.got += c.unique
+		c.unique = 0
+	}
+	if c.dup|c.gaps|c.skipped|c.replayed > 0 {
+		g.dup.Add(c.dup)
+		g.gaps.Add(c.gaps)
+		g.skipped.Add(c.skipped)
+		g.replayed.Add(c.replayed)
+		c.dup, c.gaps, c.skipped, c.replayed = 0, 0, 0, 0
 	}
 	if s.nResets > 0 {
 		g.resets.Add(s.nResets)
-		s.nResets = 0
+		for r, n := range s.nReasons {
+			if n > 0 {
+				g.resetReasons[r].Add(n)
+			}
+		}
+		s.nResets, s.nReasons = 0, [numResetReasons]uint64{}
 	}
 	if s.nForeign > 0 {
 		g.foreign.Add(s.nForeign)

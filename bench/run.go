@@ -42,15 +42,26 @@ type Result struct {
 	Deliveries       uint64  `json:"deliveries"`
 	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
 	Latency          Latency `json:"latency_ms"`
-	// Lost is Expected minus the distinct events received; Duplicated counts repeats.
-	Lost       uint64 `json:"lost"`
-	Duplicated uint64 `json:"duplicated"`
-	Incomplete uint64 `json:"incomplete_subscribers"`
-	Resets     uint64 `json:"resets"`
-	Errors     uint64 `json:"errors"`
-	LastError  string `json:"last_error,omitempty"`
-	Reconnects uint64 `json:"reconnects"`
-	Drops      uint64 `json:"drops"`
+	// Lost is Expected minus the events received and minus those resets skipped;
+	// Duplicated counts events received again with no reset in between. Resets counts
+	// "event: reset" frames (by reason in ResetReasons); ResetSkipped the events they told
+	// subscribers would not come; ResetReplayed the events received again because a reset
+	// moved a subscriber back. See the package doc for the exact rules.
+	Lost          uint64            `json:"lost"`
+	Duplicated    uint64            `json:"duplicated"`
+	Incomplete    uint64            `json:"incomplete_subscribers"`
+	Resets        uint64            `json:"resets"`
+	ResetReasons  map[string]uint64 `json:"reset_reasons,omitempty"`
+	ResetSkipped  uint64            `json:"reset_skipped"`
+	ResetReplayed uint64            `json:"reset_replayed"`
+	Errors        uint64            `json:"errors"`
+	LastError     string            `json:"last_error,omitempty"`
+	Reconnects    uint64            `json:"reconnects"`
+	Drops         uint64            `json:"drops"`
+	// Hops counts reconnections to another server than the stream before (several servers).
+	Hops uint64 `json:"hops"`
+	// Tasks holds the tasks-mode figures.
+	Tasks *TaskResult `json:"tasks,omitempty"`
 
 	// The measured window: from the start of publishing to the end of the drain (idle: the
 	// hold after connecting).
@@ -88,8 +99,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Mode: cfg.Mode, Servers: cfg.Servers, Conns: cfg.Conns, Rate: cfg.Rate, Batch: cfg.Batch,
 		Duration: cfg.Duration.Seconds(), ServerPID: cfg.ServerPID}
 	res.Workers = max(workers, 1)
-	if cfg.Mode == ModeIdle {
+	if cfg.Mode == ModeIdle || cfg.Mode == ModeTasks {
 		res.Rate, res.Batch = 0, 0
+	}
+	if cfg.Mode == ModeTasks {
+		res.Rate = cfg.Rate
 	}
 	if cfg.ServerPID > 0 {
 		if res.ServerRSSBefore, err = procRSS(cfg.ServerPID); err != nil {
@@ -123,7 +137,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			finishAll(shards, 0)
 		}
 	}()
-	prog := newProgress(cfg.Progress, shards, cfg.Conns)
+	prog := newProgress(cfg.Progress, shards, cfg.Conns, cfg.Mode == ModeTasks)
 	defer prog.stop()
 	waitCtx, waitCancel := context.WithTimeout(runCtx, cfg.ConnectTimeout)
 	var waitErr error
@@ -139,10 +153,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.ConnectSec = time.Since(connStart).Seconds()
 	st := sum(shards)
 	res.Connected = st.Connected
-	if st.Connected == 0 {
+	if st.Connected == 0 && cfg.Mode != ModeTasks {
 		return nil, errors.Join(fmt.Errorf("no stream could be opened (%d errors; last: %s)", st.Errors, st.LastError), waitErr)
 	}
-	if st.Ready < int64(cfg.Conns) {
+	if st.Ready < int64(cfg.Conns) && cfg.Mode != ModeTasks {
 		cfg.Logger.Warn("not every subscriber connected in time", "ready", st.Ready, "conns", cfg.Conns, "last_error", st.LastError)
 	}
 
@@ -156,17 +170,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		case <-time.After(cfg.Duration):
 		}
 		res.Connected = sum(shards).Connected
+	} else if cfg.Mode == ModeTasks {
+		runTasks(ctx, &cfg, shards)
 	} else {
 		if cfg.Mode == ModeReconnect {
 			for _, s := range shards {
-				s.setDropping(true)
+				s.setActive(true)
 			}
 		}
 		pub = newPublisher(&cfg, targets)
 		pub.run(ctx, cfg.Conns)
 		if cfg.Mode == ModeReconnect {
 			for _, s := range shards {
-				s.setDropping(false)
+				s.setActive(false)
 			}
 		}
 		published = pub.published.Load()
@@ -206,11 +222,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Deliveries = total.Deliveries
 	res.Latency = latencyOf(total.Hist)
-	if total.Unique < res.Expected {
-		res.Lost = res.Expected - total.Unique
+	if got := total.Unique + total.ResetSkipped; got < res.Expected {
+		res.Lost = res.Expected - got
 	}
 	res.Duplicated, res.Incomplete, res.Resets = total.Duplicated, total.Incomplete, total.Resets
+	res.ResetReasons, res.ResetSkipped, res.ResetReplayed = total.ResetReasons, total.ResetSkipped, total.ResetReplayed
+	res.Hops = total.Hops
+	if cfg.Mode == ModeTasks && total.Tasks != nil {
+		tk := total.Tasks
+		res.Published, res.PublishErrors, res.PublishRTT = tk.Published, tk.PublishErrors, latencyOf(tk.Publish)
+		res.Expected = tk.Published
+		if got := total.Unique + total.ResetSkipped; got < res.Expected {
+			res.Lost = res.Expected - got
+		}
+		res.Tasks = &TaskResult{Steps: cfg.Steps, ReplaySteps: cfg.ReplaySteps, Started: tk.Started, Ended: tk.Ended,
+			Failed: tk.Failed, Open: latencyOf(tk.Open), Stream: latencyOf(tk.Stream)}
+	}
 	res.Errors = total.Errors + res.PublishErrors
+	if cfg.Mode == ModeTasks {
+		res.Errors = total.Errors // a failed task is one error, whatever failed in it
+	}
 	if total.LastError != "" {
 		res.LastError = total.LastError
 	}
@@ -231,6 +262,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.ServerCPUPerDelivery = res.ServerCPU / float64(d) * 1e6
 		}
 	}
+	if t := res.Tasks; t != nil {
+		if n := w1.tasks - w0.tasks; n > 0 && win > 0 {
+			t.PerSec = float64(n) / win
+			t.ClientCPUPerTask = res.ClientCPU / float64(n) * 1e6
+			t.ServerCPUPerTask = res.ServerCPU / float64(n) * 1e6
+		}
+	}
 	return res, nil
 }
 
@@ -240,11 +278,15 @@ type mark struct {
 	deliveries uint64
 	clientCPU  float64
 	serverCPU  time.Duration
+	tasks      uint64 // tasks ended well
 }
 
 func snapshot(cfg *Config, shards []shard) mark {
 	st := sum(shards)
 	m := mark{at: time.Now(), deliveries: st.Deliveries, clientCPU: selfCPU() + st.CPUSec}
+	if st.Tasks != nil {
+		m.tasks = st.Tasks.Ended
+	}
 	if cfg.ServerPID > 0 {
 		m.serverCPU, _ = procCPU(cfg.ServerPID)
 	}
@@ -289,7 +331,7 @@ type progress struct {
 	wait chan struct{}
 }
 
-func newProgress(w io.Writer, shards []shard, conns int) *progress {
+func newProgress(w io.Writer, shards []shard, conns int, tasks bool) *progress {
 	p := &progress{done: make(chan struct{}), wait: make(chan struct{})}
 	if w == nil {
 		close(p.wait)
@@ -300,7 +342,7 @@ func newProgress(w io.Writer, shards []shard, conns int) *progress {
 		start := time.Now()
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		last := uint64(0)
+		last, lastTasks := uint64(0), uint64(0)
 		var prev Hist
 		for {
 			select {
@@ -309,6 +351,14 @@ func newProgress(w io.Writer, shards []shard, conns int) *progress {
 			case <-t.C:
 			}
 			st := sum(shards)
+			if tasks && st.Tasks != nil {
+				fmt.Fprintf(w, "bench %5.1fs  tasks ended/s %d  in progress %d  deliveries/s %d  p99 %s (last second %s)  errors %d\n",
+					time.Since(start).Seconds(), st.Tasks.Ended-lastTasks, st.Tasks.Active, st.Deliveries-last,
+					st.Hist.Quantile(0.99).Round(10*time.Microsecond),
+					st.Hist.Since(prev).Quantile(0.99).Round(10*time.Microsecond), st.Errors)
+				last, lastTasks, prev = st.Deliveries, st.Tasks.Ended, st.Hist
+				continue
+			}
 			fmt.Fprintf(w, "bench %5.1fs  connected %d/%d  deliveries/s %d  p99 %s (last second %s)  errors %d\n",
 				time.Since(start).Seconds(), st.Connected, conns, st.Deliveries-last,
 				st.Hist.Quantile(0.99).Round(10*time.Microsecond),

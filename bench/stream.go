@@ -42,8 +42,8 @@ const (
 type eventSink interface {
 	// event is called for each bench event (data {"t":…,"seq":…}).
 	event(t int64, seq uint64)
-	// reset is called for each "event: reset".
-	reset()
+	// reset is called for each "event: reset", with its reason (one of the reset* values).
+	reset(reason uint8)
 	// foreign is called for each event whose data is not a bench event.
 	foreign()
 }
@@ -62,6 +62,7 @@ type stream struct {
 	hasData bool
 	isBench bool
 	isReset bool
+	reason  uint8 // of a reset block
 	hasID   bool
 	t       int64
 	seq     uint64
@@ -302,6 +303,9 @@ func (s *stream) line(line []byte, sink eventSink) {
 		}
 		s.hasData = true
 		s.t, s.seq, s.isBench = parseData(value)
+		if !s.isBench {
+			s.reason = parseResetReason(value)
+		}
 	case "id":
 		if bytes.IndexByte(value, 0) < 0 {
 			s.pending = append(s.pending[:0], value...)
@@ -320,14 +324,49 @@ func (s *stream) dispatch(sink eventSink) {
 	if s.hasData {
 		switch {
 		case s.isReset:
-			sink.reset()
+			sink.reset(s.reason)
 		case s.isBench:
 			sink.event(s.t, s.seq)
 		default:
 			sink.foreign()
 		}
 	}
-	s.hasData, s.isBench, s.isReset, s.hasID = false, false, false, false
+	s.hasData, s.isBench, s.isReset, s.hasID, s.reason = false, false, false, false, resetOther
+}
+
+// Reset reasons, as Herald sends them in a reset's data ({"reason":"expired",…}); anything
+// else is resetOther.
+const (
+	resetOther uint8 = iota
+	resetExpired
+	resetEpoch
+	resetMalformed
+	resetMismatch
+	numResetReasons
+)
+
+// resetReasonNames are the reasons' names, as in the reset's data and in Stats.ResetReasons.
+var resetReasonNames = [numResetReasons]string{"other", "expired", "epoch", "malformed", "mismatch"}
+
+// resetReasonPrefix starts the data of Herald's reset events.
+const resetReasonPrefix = `{"reason":"`
+
+// parseResetReason reads the reason of a reset's data without allocating.
+func parseResetReason(v []byte) uint8 {
+	if !bytes.HasPrefix(v, []byte(resetReasonPrefix)) {
+		return resetOther
+	}
+	v = v[len(resetReasonPrefix):]
+	i := bytes.IndexByte(v, '"')
+	if i < 0 {
+		return resetOther
+	}
+	for r := resetExpired; r < numResetReasons; r++ {
+		if string(v[:i]) == resetReasonNames[r] {
+			return r
+		}
+	}
+	return resetOther
 }
 
 // dataPrefix and seqSep frame a bench event's data: {"t":<unix ns>,"seq":<n>}.

@@ -14,10 +14,11 @@ import (
 type recorder struct {
 	seqs             []uint64
 	resets, foreigns int
+	reasons          []uint8
 }
 
 func (r *recorder) event(t int64, seq uint64) { r.seqs = append(r.seqs, seq) }
-func (r *recorder) reset()                    { r.resets++ }
+func (r *recorder) reset(reason uint8)        { r.resets++; r.reasons = append(r.reasons, reason) }
 func (r *recorder) foreign()                  { r.foreigns++ }
 
 // chunk frames p as one HTTP chunk.
@@ -68,7 +69,7 @@ func TestStreamSplits(t *testing.T) {
 				if chunked && err != errEnded || !chunked && err != nil {
 					t.Fatalf("chunked=%v cut %d,%d: err %v", chunked, i, j, err)
 				}
-				if fmt.Sprint(rec.seqs) != "[1 2 3 4 5]" || rec.resets != 1 || rec.foreigns != 1 || string(s.lastID) != lastID {
+				if fmt.Sprint(rec.seqs) != "[1 2 3 4 5]" || rec.resets != 1 || rec.foreigns != 1 || rec.reasons[0] != resetExpired || string(s.lastID) != lastID {
 					t.Fatalf("chunked=%v cut %d,%d: seqs %v resets %d foreign %d lastID %q",
 						chunked, i, j, rec.seqs, rec.resets, rec.foreigns, s.lastID)
 				}
@@ -123,7 +124,7 @@ func TestStreamNoAlloc(t *testing.T) {
 type countSink struct{ n int }
 
 func (c *countSink) event(int64, uint64) { c.n++ }
-func (c *countSink) reset()              {}
+func (c *countSink) reset(uint8)         {}
 func (c *countSink) foreign()            {}
 
 func BenchmarkStreamFeed(b *testing.B) {

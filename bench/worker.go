@@ -20,7 +20,8 @@ import (
 //	worker → parent  {"type":"ready","stats":{…}}     once every subscriber is connected
 //	                 {"type":"stats","stats":{…}}     every statsInterval
 //	                 {"type":"result","stats":{…}}    after finish, then the worker exits
-//	parent → worker  {"cmd":"drop","on":true}         start (or stop) random drops
+//	parent → worker  {"cmd":"active","on":true}       begin (or end) the measured phase:
+//	                                                  random drops, or tasks
 //	                 {"cmd":"finish","published":N}   close every stream and report
 //
 // A worker whose stdin closes stops at once.
@@ -43,7 +44,8 @@ type shard interface {
 	// wait returns once every subscriber is connected, or ctx ends.
 	wait(ctx context.Context) error
 	stats() Stats
-	setDropping(on bool)
+	// setActive begins or ends the measured phase (reconnect: drops; tasks: tasks).
+	setActive(on bool)
 	finish(published uint64) (Stats, error)
 }
 
@@ -59,7 +61,7 @@ func (l localShard) wait(ctx context.Context) error {
 	}
 }
 func (l localShard) stats() Stats                           { return l.g.stats() }
-func (l localShard) setDropping(on bool)                    { l.g.dropping.Store(on) }
+func (l localShard) setActive(on bool)                      { l.g.setActive(on) }
 func (l localShard) finish(published uint64) (Stats, error) { return l.g.finish(published), nil }
 
 // shareOf returns the subscriber indexes of worker index of count.
@@ -134,8 +136,8 @@ func ServeWorker(ctx context.Context, cfg Config, index, count int, in io.Reader
 				return errors.New("parent closed the control pipe")
 			}
 			switch m.Cmd {
-			case "drop":
-				g.dropping.Store(m.On)
+			case "active":
+				g.setActive(m.On)
 			case "finish":
 				return send("result", g.finish(m.Published))
 			}
@@ -220,7 +222,7 @@ func (r *remoteShard) stats() Stats {
 	return r.latest
 }
 
-func (r *remoteShard) setDropping(on bool) { _ = r.enc.Encode(parentMsg{Cmd: "drop", On: on}) }
+func (r *remoteShard) setActive(on bool) { _ = r.enc.Encode(parentMsg{Cmd: "active", On: on}) }
 
 func (r *remoteShard) finish(published uint64) (Stats, error) {
 	if err := r.enc.Encode(parentMsg{Cmd: "finish", Published: published}); err != nil {

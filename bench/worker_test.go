@@ -22,6 +22,7 @@ type workerSpec struct {
 	Conns    int
 	Rate     float64
 	Duration time.Duration
+	Steps    int
 	Workers  int
 	Index    int
 }
@@ -33,7 +34,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
-		cfg := Config{Mode: ws.Mode, Servers: ws.Servers, Conns: ws.Conns, Rate: ws.Rate, Duration: ws.Duration}
+		cfg := Config{Mode: ws.Mode, Servers: ws.Servers, Conns: ws.Conns, Rate: ws.Rate, Duration: ws.Duration, Steps: ws.Steps}
 		if err := ServeWorker(context.Background(), cfg, ws.Index, ws.Workers, os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
 			os.Exit(1)
@@ -48,21 +49,7 @@ func TestMain(m *testing.M) {
 func TestWorkers(t *testing.T) {
 	url := newGateway(t, server.Config{})
 	cfg := Config{Mode: ModeBroadcast, Servers: []string{url}, Conns: 300, Rate: 10, Duration: time.Second, Workers: 3}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Spawn = func(ctx context.Context, index, count int) *exec.Cmd {
-		spec, err := json.Marshal(workerSpec{Mode: cfg.Mode, Servers: cfg.Servers, Conns: cfg.Conns,
-			Rate: cfg.Rate, Duration: cfg.Duration, Workers: count, Index: index})
-		if err != nil {
-			panic(err)
-		}
-		cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), workerEnv+"="+string(spec))
-		cmd.Stderr = os.Stderr
-		return cmd
-	}
+	cfg.Spawn = spawnTestWorker(t, cfg)
 	res := runBench(t, cfg)
 	if res.Workers != 3 || res.Connected != 300 || res.Published != 10 {
 		t.Fatalf("workers %d connected %d published %d; want 3, 300, 10", res.Workers, res.Connected, res.Published)
@@ -73,5 +60,42 @@ func TestWorkers(t *testing.T) {
 	}
 	if res.Latency.P99 <= 0 || res.ClientCPU <= 0 {
 		t.Fatalf("latency %+v, client CPU %v: the workers' figures did not arrive", res.Latency, res.ClientCPU)
+	}
+}
+
+// TestWorkersTasks runs tasks in two worker processes: their tasks, on distinct topics, add up.
+func TestWorkersTasks(t *testing.T) {
+	url := newGateway(t, server.Config{})
+	cfg := Config{Mode: ModeTasks, Servers: []string{url}, Conns: 10, Duration: time.Second, Steps: 2, Workers: 2}
+	cfg.Spawn = spawnTestWorker(t, cfg)
+	res := runBench(t, cfg)
+	tk := res.Tasks
+	if res.Workers != 2 || tk == nil || tk.Started <= 10 || tk.Ended != tk.Started || tk.Failed != 0 || res.Errors != 0 {
+		t.Fatalf("workers %d, tasks %+v, errors %d (%s); want 2 workers, more than 10 tasks, all ended", res.Workers, tk, res.Errors, res.LastError)
+	}
+	if res.Published != 3*tk.Ended || res.Deliveries != res.Published || res.Lost != 0 || res.Duplicated != 0 {
+		t.Fatalf("published %d, delivered %d, lost %d, duplicated %d; want %d, all once", res.Published, res.Deliveries, res.Lost, res.Duplicated, 3*tk.Ended)
+	}
+	if tk.PerSec <= 0 || res.ClientCPU <= 0 {
+		t.Fatalf("tasks/s %v, client CPU %v: the workers' figures did not arrive", tk.PerSec, res.ClientCPU)
+	}
+}
+
+// spawnTestWorker returns a Spawn that re-executes this test binary as a worker of cfg.
+func spawnTestWorker(t *testing.T, cfg Config) func(ctx context.Context, index, count int) *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(ctx context.Context, index, count int) *exec.Cmd {
+		spec, err := json.Marshal(workerSpec{Mode: cfg.Mode, Servers: cfg.Servers, Conns: cfg.Conns,
+			Rate: cfg.Rate, Duration: cfg.Duration, Steps: cfg.Steps, Workers: count, Index: index})
+		if err != nil {
+			panic(err)
+		}
+		cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), workerEnv+"="+string(spec))
+		cmd.Stderr = os.Stderr
+		return cmd
 	}
 }

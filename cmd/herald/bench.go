@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,20 +17,22 @@ import (
 )
 
 func benchCommand() command {
-	return command{summary: "load-test a Herald cluster (idle, broadcast, unicast, reconnect)", run: runBench}
+	return command{summary: "load-test a Herald cluster (idle, broadcast, unicast, reconnect, tasks)", run: runBench}
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "bench --mode idle|broadcast|unicast|reconnect [flags]", stderr)
+	fs := newFlagSet("bench", "bench --mode idle|broadcast|unicast|reconnect|tasks [flags]", stderr)
 	var cfg bench.Config
 	servers := []string{envOr("HERALD_SERVER", defaultServer)}
-	mode := fs.String("mode", "broadcast", "`mode`: idle, broadcast, unicast or reconnect")
-	fs.Var(&listFlag{p: &servers}, "server", "gateway base `URL` (repeatable or comma-separated; subscribers are spread over them; env HERALD_SERVER)")
+	mode := fs.String("mode", "broadcast", "`mode`: idle, broadcast, unicast, reconnect or tasks")
+	fs.Var(&listFlag{p: &servers}, "server", "gateway base `URL` (repeatable or comma-separated, one per node; subscribers are spread over them, and in reconnect mode resume on a random one; env HERALD_SERVER)")
 	roundRobin := fs.Bool("publish-round-robin", false, "spread publish requests over every --server (default: all to the first)")
-	fs.IntVar(&cfg.Conns, "conns", 1000, "subscriber `connections`")
-	fs.Float64Var(&cfg.Rate, "rate", bench.DefaultRate, "`events` published per second, all topics together")
+	fs.IntVar(&cfg.Conns, "conns", 1000, "subscriber `connections` (tasks mode: tasks at a time)")
+	fs.Float64Var(&cfg.Rate, "rate", bench.DefaultRate, "`events` published per second, all topics together (tasks mode: tasks started per second; default: as fast as the tasks end)")
+	fs.IntVar(&cfg.Steps, "steps", bench.DefaultSteps, "tasks mode: events a task publishes before its final event")
+	fs.IntVar(&cfg.ReplaySteps, "replay-steps", bench.DefaultReplaySteps, "tasks mode: how many of the steps are published before the task's stream opens (replayed from history)")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long to publish (idle: to hold the connections)")
-	fs.StringVar(&cfg.TopicPrefix, "topic-prefix", bench.DefaultTopicPrefix, "`prefix` of the topics: PREFIX:b, PREFIX:u:<i>, PREFIX:r, PREFIX:idle")
+	fs.StringVar(&cfg.TopicPrefix, "topic-prefix", bench.DefaultTopicPrefix, "`prefix` of the topics: PREFIX:b, PREFIX:u:<i>, PREFIX:r, PREFIX:idle, PREFIX:<run>-<slot>-<n> (tasks)")
 	fs.IntVar(&cfg.Batch, "batch", 1, "events per publish request ({\"events\":[…]} above 1)")
 	fs.IntVar(&cfg.Publishers, "publishers", 0, "concurrent publish loops in unicast mode (default 4)")
 	sources := fs.String("source-addrs", "", "local `addresses` to bind subscriber sockets to, e.g. 127.0.0.2-127.0.0.9")
@@ -37,7 +40,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.ConnsPerProcess, "conns-per-process", bench.DefaultConnsPerProcess, "most connections one process holds before workers are used")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "`pid` of a local server process: report its RSS per connection and CPU")
 	fs.DurationVar(&cfg.Churn, "churn", bench.DefaultChurn, "reconnect mode: mean time between a subscriber's drops")
-	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after publishing, the longest wait for outstanding deliveries")
+	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after publishing, the longest wait for outstanding deliveries (tasks mode: for a task's stream to end after its final event)")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 0, "longest wait for every connection to open (default 10s + 1ms per connection)")
 	fs.IntVar(&cfg.Dialers, "dialers", bench.DefaultDialers, "concurrent connection attempts")
 	jsonOnly := fs.Bool("json", false, "print only the JSON result line")
@@ -48,6 +51,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg.Mode = bench.Mode(*mode)
+	if cfg.Mode == bench.ModeTasks {
+		rateSet := false
+		fs.Visit(func(f *flag.Flag) { rateSet = rateSet || f.Name == "rate" })
+		if !rateSet {
+			cfg.Rate = 0 // tasks start as fast as they end
+		}
+	}
 	cfg.Servers = servers
 	cfg.PublishRoundRobin = *roundRobin
 	cfg.Token = cf.token

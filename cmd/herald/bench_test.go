@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchCLI runs `herald bench` against a real gateway: tasks mode unpaced by default and
+// paced with --rate, reconnect mode over the same node given twice (--server repeated); the
+// JSON line carries the figures.
+func TestBenchCLI(t *testing.T) {
+	url := startTestGateway(t)
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, r map[string]any)
+	}{
+		{"tasks unpaced", []string{"--mode", "tasks", "--conns", "4", "--steps", "2", "--replay-steps", "1"}, func(t *testing.T, r map[string]any) {
+			tk, _ := r["tasks"].(map[string]any)
+			if r["rate"] != 0.0 || tk == nil || tk["ended"].(float64) < 10 || tk["failed"] != 0.0 || r["lost"] != 0.0 {
+				t.Fatalf("rate %v, tasks %v, lost %v; want unpaced tasks, all ended", r["rate"], tk, r["lost"])
+			}
+		}},
+		{"tasks paced", []string{"--mode", "tasks", "--conns", "8", "--rate", "20"}, func(t *testing.T, r map[string]any) {
+			// Tickets fall due at 0, 50, … 500 ms: at most 11 tasks (fewer on a starved machine).
+			tk, _ := r["tasks"].(map[string]any)
+			if r["rate"] != 20.0 || tk == nil || tk["started"].(float64) < 3 || tk["started"].(float64) > 11 || tk["steps"] != 4.0 {
+				t.Fatalf("rate %v, tasks %v; want at most 11 tasks of 4 steps", r["rate"], tk)
+			}
+		}},
+		{"reconnect over two servers", []string{"--mode", "reconnect", "--server", url, "--server", url, "--conns", "10",
+			"--rate", "20", "--churn", "100ms"}, func(t *testing.T, r map[string]any) {
+			if s, _ := r["servers"].([]any); len(s) != 2 || r["lost"] != 0.0 || r["duplicated"] != 0.0 || r["drops"].(float64) == 0 {
+				t.Fatalf("servers %v, lost %v, duplicated %v, drops %v", r["servers"], r["lost"], r["duplicated"], r["drops"])
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			args := append([]string{"bench", "--duration", "500ms", "--json"}, tt.args...)
+			if !strings.Contains(strings.Join(tt.args, " "), "--server") {
+				args = append(args, "--server", url)
+			}
+			var stdout, stderr bytes.Buffer
+			if code := run(ctx, args, &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			var r map[string]any
+			if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &r); err != nil {
+				t.Fatalf("output %q: %v", stdout.String(), err)
+			}
+			tt.check(t, r)
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"bench", "--server", url, "--mode", "tasks", "--steps", "2", "--replay-steps", "3"}, &stdout, &stderr); code == 0 ||
+		!strings.Contains(stderr.String(), "replay steps") {
+		t.Fatalf("bad --replay-steps: exit %d, stderr %q", code, stderr.String())
+	}
+}
