@@ -17,7 +17,9 @@ The tasks stay as they are. The integration connects Celery's signals:
   stream and closes the topic;
 * ``task_failure``: ``state: "failed"`` with the error, ``final: true`` (Celery stops a
   chain at a failed task);
-* ``task_retry``: ``state: "retrying"`` with the reason (the retried run publishes again).
+* a retry: ``state: "retrying"`` with the reason when known (the exception being handled
+  when ``task.retry()`` is called), published before Celery sends the new run (from
+  ``before_task_publish``, else from ``task_retry``); the new run publishes again.
 
 Each event goes to ``topic.format(root_id=..., name=..., step=...)`` where ``root_id`` is the
 id of the workflow's first task (``request.root_id``): the id the API server gives the
@@ -27,6 +29,8 @@ data is JSON::
 
     {"step": "vision", "task": "scan.vision", "task_id": "...", "state": "succeeded",
      "position": 1, "steps": 4, "progress": 25, "result": ...}
+
+(and ``"final": true`` in the event that ends the workflow).
 
 ``position``/``steps`` count the tasks of the chain: the root task knows the chain's length
 (1 + the signatures still in ``request.chain``), and each task sends its position on to the
@@ -50,6 +54,7 @@ Publishing never fails a task: a Herald error is logged on the ``herald.celery``
 import json
 import logging
 import reprlib
+import sys
 import weakref
 
 from celery import current_task, signals
@@ -182,6 +187,8 @@ class Integration:
             if pct is not None:
                 data["progress"] = round(100.0 * pct(position, steps), 2)
         data.update(fields)
+        if final:
+            data["final"] = True  # the stream ends after this event
         names = {"root_id": root_id, "name": task.name, "step": _short(task.name)}
         try:
             return self.herald.publish(
@@ -225,6 +232,9 @@ class Integration:
         if headers.get("id") == preq.id:  # a retry sends the same task again
             if position is not None:
                 headers[POSITION_HEADER], headers[STEPS_HEADER] = position, steps
+            # Publish "retrying" now: the new run may start on another worker before
+            # Celery sends task_retry here.
+            self._retrying(parent, sys.exc_info()[1])
             return
         if headers.get("parent_id") != preq.id:
             return
@@ -270,6 +280,15 @@ class Integration:
         self._publish(sender, "failed", {"error": reprlib.repr(error)[:500]}, final=True)
 
     def _retry(self, sender=None, reason=None, **_):
-        if not self._mine(sender):
+        if self._mine(sender):
+            self._retrying(sender, reason)
+
+    def _retrying(self, task, reason):
+        request = task.request
+        if getattr(request, "herald_retrying", False):
             return
-        self._publish(sender, "retrying", {"reason": reprlib.repr(str(reason))[:500]})
+        request.herald_retrying = True
+        fields = {"retries": (request.retries or 0) + 1}
+        if reason is not None:
+            fields["reason"] = reprlib.repr(str(reason))[:500]
+        self._publish(task, "retrying", fields)
