@@ -78,6 +78,17 @@ func TestCeleryChainEndToEnd(t *testing.T) {
 			},
 		},
 		{
+			// The process that starts the chain has no integration: the worker alone
+			// numbers the steps (the root task counts its chain).
+			name: "uninstalled producer", options: []string{"uninstalled"},
+			want: []string{
+				"vision started 1/4 0", "vision succeeded 1/4 25",
+				"rule started 2/4 25", "rule succeeded 2/4 50",
+				"answer started 3/4 50", "answer progress 3/4 62.5", "answer succeeded 3/4 75",
+				"reward started 4/4 75", "reward succeeded 4/4 100 final",
+			},
+		},
+		{
 			name: "failure", options: []string{"fail"},
 			want: []string{
 				"vision started 1/4 0", "vision succeeded 1/4 25",
@@ -87,7 +98,7 @@ func TestCeleryChainEndToEnd(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			gate := "gate:" + c.name
+			gate := "gate:" + strings.ReplaceAll(c.name, " ", "-")
 			args := append([]string{"start.py", "img-" + c.name + ".jpg", "gate=" + gate}, c.options...)
 			root := strings.TrimSpace(runPython(t, dir, env, 30*time.Second, args...))
 			if len(root) != 36 {
@@ -112,7 +123,7 @@ func TestCeleryChainEndToEnd(t *testing.T) {
 				t.Errorf("first task id %q, want the root id %q", first.TaskID, root)
 			}
 			switch c.name {
-			case "chain", "retry":
+			case "chain", "retry", "uninstalled producer":
 				if string(events[1].Result) != `{"label":"can","image":"img-`+c.name+`.jpg"}` {
 					t.Errorf("vision result %s", events[1].Result)
 				}

@@ -20,8 +20,8 @@ import tasks
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAX_BODY = 64 << 10
-HERALD_PUBLIC_URL = os.environ.get("HERALD_PUBLIC_URL",
-                                   os.environ.get("HERALD_URL", "http://127.0.0.1:8080")).rstrip("/")
+HERALD_URL = os.environ.get("HERALD_URL", "http://127.0.0.1:8080")
+HERALD_PUBLIC_URL = os.environ.get("HERALD_PUBLIC_URL", HERALD_URL).rstrip("/")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -49,7 +49,8 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if length < 0 or length > MAX_BODY:
-            self._json(413, {"error": "body must be at most %d bytes" % MAX_BODY, "code": "too_large"})
+            self._json(413, {"error": "body must be at most %d bytes" % MAX_BODY,
+                             "code": "too_large"})
             return
         try:
             req = json.loads(self.rfile.read(length) or b"{}")
@@ -83,7 +84,8 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     port = int(os.environ.get("PORT", "8000"))
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    print("celery-scan: listening on http://127.0.0.1:%d (Herald at %s)" % (port, HERALD_PUBLIC_URL), flush=True)
+    print("celery-scan: listening on http://127.0.0.1:%d (Herald at %s)"
+          % (port, HERALD_PUBLIC_URL), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

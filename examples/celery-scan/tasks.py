@@ -15,7 +15,8 @@ import time
 try:
     import herald  # noqa: F401  (installed, or on PYTHONPATH)
 except ImportError:  # running from Herald's repository
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+    HERE = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 
 from celery import Celery, chain
 
@@ -29,7 +30,8 @@ app.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=True
 
 herald.celery.install(
     app,
-    Herald(os.environ.get("HERALD_URL", "http://127.0.0.1:8080"), api_key=os.environ.get("HERALD_API_KEY")),
+    Herald(os.environ.get("HERALD_URL", "http://127.0.0.1:8080"),
+           api_key=os.environ.get("HERALD_API_KEY")),
     topic="scan:{root_id}",
 )
 

@@ -20,9 +20,12 @@ class PositionTest(unittest.TestCase):
             ("root of a chain of four", request(chain=[{}, {}, {}]), (1, 4)),
             ("root alone", request(), (1, 1)),
             ("root with its own root_id", request(root_id="t1", chain=[{}]), (1, 2)),
-            ("headers win", request(root_id="r", parent_id="p", herald_position=3, herald_steps=4), (3, 4)),
+            ("headers win",
+             request(root_id="r", parent_id="p", herald_position=3, herald_steps=4), (3, 4)),
             ("child without headers", request(root_id="r", parent_id="p"), (None, None)),
-            ("malformed headers", request(root_id="r", parent_id="p", herald_position="3", herald_steps=4), (None, None)),
+            ("malformed headers",
+             request(root_id="r", parent_id="p", herald_position="3", herald_steps=4),
+             (None, None)),
         ]
         for name, req, want in cases:
             with self.subTest(name):
@@ -42,7 +45,8 @@ class PositionTest(unittest.TestCase):
 
 class SummaryTest(unittest.TestCase):
     def test_default_summary(self):
-        self.assertEqual(hc.default_summary({"label": "can", "score": 0.9}), {"label": "can", "score": 0.9})
+        small = {"label": "can", "score": 0.9}
+        self.assertEqual(hc.default_summary(small), small)
         self.assertIsNone(hc.default_summary(None))
         big = hc.default_summary("x" * 5000)
         self.assertEqual(big["type"], "str")

@@ -79,21 +79,25 @@ class PublishTest(unittest.TestCase):
     def test_error_answers_carry_the_code(self):
         closed = unique_topic()
         self.herald.publish(closed, "bye", final=True)
+        h = self.herald
+        wrong = Herald(self.url, api_key="not-a-key")
         cases = [
-            ("bad topic", lambda: self.herald.publish("no spaces allowed", 1), 400, "invalid_topic"),
-            ("bad event", lambda: self.herald.publish(unique_topic(), 1, event="a\nb"), 400, "invalid_event"),
+            ("bad topic", lambda: h.publish("no spaces allowed", 1), 400, "invalid_topic"),
+            ("bad event", lambda: h.publish(unique_topic(), 1, event="a\nb"), 400,
+             "invalid_event"),
             ("reserved", lambda: self.herald.publish("herald:stats", 1), 403, "reserved_topic"),
             ("closed", lambda: self.herald.publish(closed, 1), 409, "topic_closed"),
             ("no key", lambda: Herald(self.url).publish(unique_topic(), 1), 401, "token_required"),
-            ("wrong key", lambda: Herald(self.url, api_key="not-a-key").publish(unique_topic(), 1), 401, "token_invalid"),
-            ("too large", lambda: self.herald.publish(unique_topic(), "x" * (70 << 10)), 413, "too_large"),
+            ("wrong key", lambda: wrong.publish(unique_topic(), 1), 401, "token_invalid"),
+            ("too large", lambda: h.publish(unique_topic(), "x" * (70 << 10)), 413, "too_large"),
         ]
         for name, call, status, code in cases:
             with self.subTest(name):
                 with self.assertRaises(APIError) as cm:
                     call()
                 self.assertNotIsInstance(cm.exception, Unavailable)
-                self.assertEqual((cm.exception.status, cm.exception.code), (status, code), str(cm.exception))
+                got = (cm.exception.status, cm.exception.code)
+                self.assertEqual(got, (status, code), str(cm.exception))
                 self.assertIn(code, str(cm.exception))
                 self.assertTrue(cm.exception.message)
 
@@ -104,7 +108,8 @@ class PublishTest(unittest.TestCase):
             ("empty topic", lambda: self.herald.publish("", 1)),
             ("topic type", lambda: self.herald.publish(None, 1)),
             ("event type", lambda: self.herald.publish(unique_topic(), 1, event=5)),
-            ("naive datetime", lambda: self.herald.publish(unique_topic(), 1, sent_time=datetime.datetime.now())),
+            ("naive datetime", lambda: self.herald.publish(
+                unique_topic(), 1, sent_time=datetime.datetime.now())),
             ("batch item", lambda: self.herald.publish_batch(["not a dict"])),
             ("batch key", lambda: self.herald.publish_batch([{"topic": "t:1", "colour": 1}])),
         ]
@@ -163,7 +168,8 @@ class RetryTest(unittest.TestCase):
 
         def on_retry(attempt, delay, err):
             if not restarted:  # bring Redis back while the client waits
-                req = urllib.request.Request(env("HERALD_TEST_CONTROL_URL") + "/redis/start", method="POST")
+                control = env("HERALD_TEST_CONTROL_URL")
+                req = urllib.request.Request(control + "/redis/start", method="POST")
                 with urllib.request.urlopen(req, timeout=15) as resp:
                     restarted.append(resp.status)
 

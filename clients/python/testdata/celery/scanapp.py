@@ -18,8 +18,9 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
 )
-herald.celery.install(app, Herald(os.environ["HERALD_URL"], api_key=os.environ["HERALD_API_KEY"]),
-                      topic="scan:{root_id}")
+integration = herald.celery.install(
+    app, Herald(os.environ["HERALD_URL"], api_key=os.environ["HERALD_API_KEY"]),
+    topic="scan:{root_id}")
 
 _gates = redis.Redis.from_url(os.environ["BROKER_URL"])
 
