@@ -95,7 +95,12 @@ public final class Json {
                 if (Double.isNaN(d) || Double.isInfinite(d)) {
                     throw new IllegalArgumentException("JSON has no " + d + " (at " + path + ")");
                 }
-                number(d);
+                if (d == Math.rint(d) && Math.abs(d) < 1e15) {
+                    sb.append((long) d); // 2.0 → 2
+                } else {
+                    // A float's own shortest form: 0.1f is 0.1, not 0.10000000149011612.
+                    sb.append(v instanceof Float f ? Float.toString(f) : Double.toString(d));
+                }
             } else if (v instanceof Map<?, ?> m) {
                 enter(v, path);
                 sb.append('{');
@@ -153,14 +158,6 @@ public final class Json {
         private void enter(Object v, String path) {
             if (open.put(v, Boolean.TRUE) != null) {
                 throw new IllegalArgumentException("JSON data contains itself at " + path);
-            }
-        }
-
-        private void number(double d) {
-            if (d == Math.rint(d) && Math.abs(d) < 1e15) {
-                sb.append((long) d);
-            } else {
-                sb.append(d);
             }
         }
 

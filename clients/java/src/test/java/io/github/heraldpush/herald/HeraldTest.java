@@ -72,7 +72,8 @@ public final class HeraldTest {
         m.put("l", 9007199254740993L);
         m.put("d", 0.25);
         m.put("whole", 2.0);
-        m.put("f", 1.5f);
+        m.put("f", 0.1f);
+        m.put("tiny", 1e-7);
         m.put("big", new BigDecimal("1.10"));
         m.put("b", true);
         m.put("n", null);
@@ -82,7 +83,7 @@ public final class HeraldTest {
         m.put("bools", new boolean[] {true});
         m.put("raw", RawJson.of(" {\"x\" : [1]} "));
         String want = "{\"s\":\"q\\\"\\\\\\n\\t\\u0001\\u2028한\",\"i\":1,\"l\":9007199254740993,\"d\":0.25,"
-                + "\"whole\":2,\"f\":1.5,\"big\":1.10,\"b\":true,\"n\":null,\"list\":[1,\"two\"],"
+                + "\"whole\":2,\"f\":0.1,\"tiny\":1.0E-7,\"big\":1.10,\"b\":true,\"n\":null,\"list\":[1,\"two\"],"
                 + "\"arr\":[\"BLUE\",\"c\"],\"ints\":[1,2],\"bools\":[true],\"raw\": {\"x\" : [1]} }";
         equal(Json.write(m), want, "Json.write");
         equal(Json.parse(Json.write(m)) instanceof Map, true, "the output parses");
