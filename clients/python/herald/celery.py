@@ -44,7 +44,8 @@ follow it in a chain), no ``callbacks`` (``link=`` signatures) and no ``chord`` 
 chord header member, whose chord body follows). Tested end to end for chains; for links and
 chords it follows from Celery's design (the chord body is last). A plain ``group`` (no chord)
 has no single last task: each member ends its own branch and none publishes ``final``;
-publish the end yourself (or make it a chord).
+publish the end yourself (or make it a chord). Start a workflow with one task: Celery gives
+a top-level group or chord no common root id (each member is its own root and topic).
 
 A task adds its own progress with ``herald.celery.progress(percent, **fields)``.
 
