@@ -1,0 +1,132 @@
+package java_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/engine/memory"
+	redisengine "github.com/heraldpush/herald/engine/redis"
+	"github.com/heraldpush/herald/internal/testserver"
+	"github.com/heraldpush/herald/server"
+)
+
+// testAPIKey is the publisher key of the gateways these tests start.
+const testAPIKey = "java-client-key-0123456789"
+
+// TestJavaClient compiles the client and its tests with the JDK's javac and runs them with
+// java against real gateways: one with the memory engine, one with the Redis engine whose
+// redis-server is stopped (so it answers 503 engine_unavailable) until the Java test asks
+// this wrapper, through a control endpoint, to start it again while the client retries.
+func TestJavaClient(t *testing.T) {
+	javac := testserver.RequireBinary(t, "javac", "default-jdk-headless")
+	java := testserver.RequireBinary(t, "java", "default-jdk-headless")
+	out := t.TempDir()
+	sources, err := javaSources("src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, 120*time.Second, nil, javac, append([]string{"-Xlint:all", "-Werror", "-d", out}, sources...)...)
+
+	url := gateway(t, memory.New(memory.Options{Retention: config().Retention, Logger: slog.New(slog.DiscardHandler)}))
+	rs := testserver.Redis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	eng, err := redisengine.New(ctx, redisengine.Options{URL: rs.URL(), Retention: config().Retention, Prefix: "jtest", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("redis engine: %v", err)
+	}
+	redisURL := gateway(t, eng)
+	rs.Stop()
+	var startOnce sync.Once
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/redis/start" {
+			http.NotFound(w, r)
+			return
+		}
+		startOnce.Do(rs.Start)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(control.Close)
+
+	text := run(t, 120*time.Second, []string{
+		"HERALD_TEST_URL=" + url,
+		"HERALD_TEST_REDIS_URL=" + redisURL,
+		"HERALD_TEST_CONTROL_URL=" + control.URL,
+		"HERALD_TEST_API_KEY=" + testAPIKey,
+	}, java, "-cp", out, "io.github.heraldpush.herald.HeraldTest")
+	t.Logf("java tests:\n%s", text)
+	m := regexp.MustCompile(`(?m)^(\d+) passed, (\d+) failed$`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("no `N passed, N failed` line in the output")
+	}
+	if passed, _ := strconv.Atoi(m[1]); passed < 12 || m[2] != "0" {
+		t.Fatalf("%s passed, %s failed; want at least 12 passed and none failed", m[1], m[2])
+	}
+}
+
+// javaSources lists the .java files under dir.
+func javaSources(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Ext(p) == ".java" {
+			files = append(files, p)
+		}
+		return err
+	})
+	return files, err
+}
+
+func config() server.Config {
+	return server.Config{
+		Retry: 50 * time.Millisecond,
+		Auth:  server.AuthConfig{APIKeys: []string{testAPIKey}},
+	}
+}
+
+// gateway runs a real Herald gateway (the server package `herald serve` runs) with eng on a
+// loopback port and returns its base URL; it stops when the test ends.
+func gateway(t *testing.T, eng herald.Engine) string {
+	t.Helper()
+	srv, err := server.New(config(), eng, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatalf("server.Start: %v", err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		hs.Close()
+		eng.Close()
+	})
+	return hs.URL
+}
+
+// run runs name with args (env added) and returns its output, failing the test when it
+// exits non-zero or takes longer than d.
+func run(t *testing.T, d time.Duration, env []string, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out.String())
+	}
+	return out.String()
+}
