@@ -56,11 +56,12 @@ func TestChaos(t *testing.T) {
 	t.Run("NodeKill", func(t *testing.T) {
 		c := base
 		c.Fault = clustertest.NodeKill
-		c.Run(t)
+		c.FromEnv(t).Run(t)
 	})
 	t.Run("BrokerRestart", func(t *testing.T) {
 		c := base
 		c.Fault = clustertest.BrokerRestart
+		c = c.FromEnv(t)
 		c.Broker = clustertest.Broker{Stop: func(*testing.T) { ns.Stop() }, Start: func(*testing.T) { ns.Start() }}
 		c.Persistent = true
 		c.Run(t)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +41,27 @@ type Chaos struct {
 	// Persistent reports that the broker keeps its data across Stop and Start, so no reset
 	// is acceptable even for BrokerRestart.
 	Persistent bool
+	// Faults is how many times the fault strikes, spread over Duration (0 means once).
+	Faults int
+}
+
+// FromEnv overrides the size of c from HERALD_CHAOS ("duration,subscribers,rate,faults",
+// e.g. "10m,300,300,9"), for long runs by hand; the suite's runs stay short.
+func (c Chaos) FromEnv(t *testing.T) Chaos {
+	v := os.Getenv("HERALD_CHAOS")
+	if v == "" {
+		return c
+	}
+	var d string
+	if _, err := fmt.Sscanf(strings.ReplaceAll(v, ",", " "), "%s %d %d %d", &d, &c.Subscribers, &c.Rate, &c.Faults); err != nil {
+		t.Fatalf("HERALD_CHAOS=%q: want duration,subscribers,rate,faults: %v", v, err)
+	}
+	dur, err := time.ParseDuration(d)
+	if err != nil {
+		t.Fatalf("HERALD_CHAOS=%q: %v", v, err)
+	}
+	c.Duration = dur
+	return c
 }
 
 // Fault is what goes wrong mid-run.
@@ -92,7 +114,8 @@ func (c Chaos) Run(t *testing.T) {
 		t.Fatalf("first publish: %v", err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), c.Duration+60*time.Second)
+	faults := max(c.Faults, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), c.Duration+time.Duration(faults)*Wait+60*time.Second)
 	defer cancel()
 	subs := make([]*chaosSub, c.Subscribers)
 	var subWG sync.WaitGroup
@@ -110,12 +133,12 @@ func (c Chaos) Run(t *testing.T) {
 		data      string
 		id        string
 		accepted  bool
-		afterHeal bool // accepted after the fault was healed
+		afterHeal bool // accepted after the last fault was healed
 	}
 	var (
 		mu       sync.Mutex
 		outcomes []outcome
-		healed   bool
+		heals    int
 	)
 	start := time.Now()
 	var pubWG sync.WaitGroup
@@ -129,7 +152,7 @@ func (c Chaos) Run(t *testing.T) {
 				<-tick.C
 				data := fmt.Sprintf("p%d-%d", p, i)
 				mu.Lock()
-				h := healed
+				h := heals == faults
 				mu.Unlock()
 				id, err := chaosPublish(pubClient, urls[rand.IntN(len(urls))], topic, data, false)
 				mu.Lock()
@@ -139,36 +162,15 @@ func (c Chaos) Run(t *testing.T) {
 		}()
 	}
 
-	// The fault, a third of the way in; healed two seconds later.
-	time.Sleep(c.Duration / 3)
-	victim := nodes[1]
-	switch c.Fault {
-	case NodeKill:
-		victim.Kill()
-	case BrokerRestart:
-		c.Broker.Stop(t)
+	// The faults, spread over the run (once: a third of the way in); each healed two seconds
+	// later.
+	for f := range faults {
+		time.Sleep(time.Until(start.Add(c.Duration * time.Duration(f+1) / time.Duration(faults+2))))
+		c.strike(t, nodes[1+f%2], pubClient, urls[0], topic)
+		mu.Lock()
+		heals++
+		mu.Unlock()
 	}
-	time.Sleep(2 * time.Second)
-	switch c.Fault {
-	case NodeKill:
-		victim.Start()
-	case BrokerRestart:
-		c.Broker.Start(t)
-		// The broker is back once a publish goes through again.
-		deadline := time.Now().Add(Wait)
-		for {
-			if _, err := chaosPublish(pubClient, urls[0], topic+":probe", "x", false); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("no publish accepted after the broker came back")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	mu.Lock()
-	healed = true
-	mu.Unlock()
 	pubWG.Wait()
 
 	// The final event ends every subscriber.
@@ -214,6 +216,34 @@ func (c Chaos) Run(t *testing.T) {
 	t.Logf("%s: %d events accepted of %d published, %d in history; %d subscribers hopped %d times in all; %d resets",
 		map[Fault]string{NodeKill: "node kill", BrokerRestart: "broker restart"}[c.Fault],
 		accepted, len(outcomes), len(history), len(subs), hops, resets)
+}
+
+// strike injects the fault and heals it two seconds later.
+func (c Chaos) strike(t *testing.T, victim *testserver.HeraldNode, client *http.Client, base, topic string) {
+	switch c.Fault {
+	case NodeKill:
+		victim.Kill()
+	case BrokerRestart:
+		c.Broker.Stop(t)
+	}
+	time.Sleep(2 * time.Second)
+	switch c.Fault {
+	case NodeKill:
+		victim.Start()
+	case BrokerRestart:
+		c.Broker.Start(t)
+		// The broker is back once a publish goes through again.
+		deadline := time.Now().Add(Wait)
+		for {
+			if _, err := chaosPublish(client, base, topic+":probe", "x", false); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no publish accepted after the broker came back")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // check compares one subscriber's events with the history and returns its resets.
