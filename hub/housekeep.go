@@ -76,7 +76,7 @@ func (h *Hub) housekeep() {
 			// A late tick visits every slot it skipped (at most a whole turn).
 			for k := max(done+1, current-wheelSlots+1); k <= current; k++ {
 				for i := range h.conns {
-					due, expired = h.conns[i].visitLocked(h, k, current, nowNs, int64(tick), due[:0], expired[:0])
+					due, expired = h.conns[i].visit(h, k, current, nowNs, int64(tick), due[:0], expired[:0])
 					hb := h.heartbeat.Load()
 					for _, c := range due {
 						c.enqueue(hb, -1)
@@ -93,9 +93,9 @@ func (h *Hub) housekeep() {
 	}
 }
 
-// visitLocked visits the slot of tick k: it moves streams written to since they were placed,
+// visit visits the slot of tick k: it moves streams written to since they were placed,
 // and returns those that need a heartbeat and those past their deadline (re-placed already).
-func (s *connShard) visitLocked(h *Hub, k, current, nowNs, tick int64, due, expired []*Conn) ([]*Conn, []*Conn) {
+func (s *connShard) visit(h *Hub, k, current, nowNs, tick int64, due, expired []*Conn) ([]*Conn, []*Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	slot := s.wheel[k%wheelSlots]

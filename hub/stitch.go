@@ -1,10 +1,7 @@
 package hub
 
 import (
-	"cmp"
 	"context"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -184,7 +181,9 @@ func (h *Hub) refillLocked(t *topic) <-chan struct{} {
 		t.filling = true
 		t.fillDone = make(chan struct{})
 		gen := t.gen
-		h.spawn(func() { h.fill(t, gen) })
+		if !h.spawn(func() { h.fill(t, gen) }) {
+			t.endFillLocked() // the hub is closing
+		}
 	}
 	return t.fillDone
 }
@@ -349,24 +348,17 @@ func (h *Hub) applyHistoryLocked(t *topic, epoch string, hist *herald.History, l
 // spliceLocked fans out the held live events that now continue the chain, drops those
 // already fanned out, and keeps the rest for the next round. Of the first heldBefore events
 // (held before the history read st started, so published before it), one of an epoch the
-// store no longer has can never be fanned out and is dropped.
+// store no longer has (or a store with no history of the topic at all) can never be fanned
+// out and is dropped.
 func (h *Hub) spliceLocked(t *topic, heldBefore int, st herald.TopicState) {
 	if len(t.held) == 0 {
 		return
-	}
-	if len(t.held) > 1 {
-		// A reordered feed: take the held events in sequence order.
-		slices.SortStableFunc(t.held, func(a, b herald.Event) int {
-			if c := strings.Compare(a.Epoch, b.Epoch); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.Seq, b.Seq)
-		})
 	}
 	keep := make([]bool, len(t.held))
 	for i := range keep {
 		keep[i] = true
 	}
+	// Passes until nothing more links: one for a feed in order, a few for a reordered one.
 	for progress := true; progress; {
 		progress = false
 		for i := range t.held {
@@ -387,7 +379,7 @@ func (h *Hub) spliceLocked(t *topic, heldBefore int, st herald.TopicState) {
 	size := 0
 	for i := range t.held {
 		ev := t.held[i]
-		stale := i < heldBefore && st.Epoch != "" && ev.Epoch != st.Epoch
+		stale := i < heldBefore && ev.Epoch != st.Epoch
 		if keep[i] && !stale {
 			t.held[kept] = ev
 			kept++

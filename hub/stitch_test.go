@@ -269,3 +269,34 @@ func TestHeartbeatsComeOnTime(t *testing.T) {
 		})
 	}
 }
+
+// A feed that delivers some events after their successor (nats-server 2.9 republishing
+// concurrent appends) still reaches subscribers in order, each event once.
+func TestReorderedLiveEventsComeOutInOrder(t *testing.T) {
+	eng := newFaultyEngine()
+	var h *Hub
+	var stash *herald.Event
+	eng.drop = func(ev *herald.Event) bool {
+		switch {
+		case ev.Seq%5 == 0: // held back: it comes after the next one
+			c := *ev
+			c.Data = bytes.Clone(ev.Data)
+			stash = &c
+			return true
+		case stash != nil:
+			h.Deliver(ev)
+			h.Deliver(stash)
+			stash = nil
+			return true
+		}
+		return false
+	}
+	h = startHub(t, eng)
+	s := openStream(t, h, Request{Topics: []herald.Topic{"reorder"}})
+	var want []string
+	for i := 1; i <= 41; i++ {
+		publishN(t, eng, "reorder", i, i)
+		want = append(want, fmt.Sprint(i))
+	}
+	s.expect(t, want...)
+}

@@ -195,12 +195,13 @@ func (h *Hub) pause(d time.Duration, onResync bool) bool {
 	return true
 }
 
-// spawn runs f in a goroutine that Close waits for; once the hub is closing it does nothing.
-func (h *Hub) spawn(f func()) {
+// spawn runs f in a goroutine that Close waits for. Once the hub is closing it runs nothing
+// and reports false.
+func (h *Hub) spawn(f func()) bool {
 	h.spawnMu.Lock()
 	if h.stopping {
 		h.spawnMu.Unlock()
-		return
+		return false
 	}
 	h.wg.Add(1)
 	h.spawnMu.Unlock()
@@ -208,4 +209,5 @@ func (h *Hub) spawn(f func()) {
 		defer h.wg.Done()
 		f()
 	}()
+	return true
 }
