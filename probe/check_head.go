@@ -18,27 +18,28 @@ const (
 // checkHead opens the first stream and reports the response, the time to its head and its
 // first comment, its headers and the HTTP versions on both sides of the proxies. It returns
 // the open stream for the delay check, or false when no stream could be opened.
-func (r *runner) checkHead(ctx context.Context, rep *Report) (*stream, bool) {
+func (r *runner) checkHead(ctx context.Context, rep *Report) (s *stream, ok bool) {
 	r.setPhase("opening the stream")
 	s, err := openStream(ctx, r.opts.Client, r.streamURL(r.topic("delay"), ""), r.opts.SubscribeToken, "")
 	if err != nil {
-		res := Result{Check: CheckResponse, Status: Fail, Figure: "no stream", Detail: err.Error()}
-		var se *StatusError
-		switch {
-		case errors.As(err, &se) && (se.Status == 401 || se.Status == 403):
-			res.Figure = fmt.Sprintf("HTTP %d", se.Status)
-			res.Fix = "pass a subscriber credential with --token (or --subscribe-token) that may read the " + r.opts.Namespace + ": namespace, or use --namespace"
-		case errors.As(err, &se) && (se.Status == 502 || se.Status == 503 || se.Status == 504):
-			res.Figure = fmt.Sprintf("HTTP %d", se.Status)
-			res.Fix = "the proxy could not reach Herald or timed out before the first byte: check the upstream address and its first-byte/response timeout"
-		case errors.As(err, &se):
-			res.Figure = fmt.Sprintf("HTTP %d", se.Status)
-			res.Fix = "check that the URL is Herald's events endpoint (…/v1/events) as the browser reaches it"
-		default:
-			res.Fix = "check the URL, DNS, TLS and that the proxy is listening"
-		}
-		rep.add(res)
+		rep.add(Result{Check: CheckResponse, Status: Fail, Figure: "no request", Detail: err.Error()})
 		return nil, false
+	}
+	if !s.waitHead(time.Now().Add(r.opts.HeadTimeout)) {
+		if s.ended() {
+			rep.add(r.responseFailure(s.err))
+			s.close()
+			return nil, false
+		}
+		// A buffering hop may hold the head with the body: go on, the delay check shows
+		// whether anything ever comes through.
+		none := "none in " + ms(r.opts.HeadTimeout)
+		rep.add(Result{Check: CheckResponse, Status: Warn, Figure: "no head yet",
+			Detail: "the probe goes on with the stream still waiting", Fix: bufferingFix})
+		rep.add(Result{Check: CheckFirstByte, Status: Fail, Figure: none,
+			Detail: "the path holds even the response head (a buffering nginx sends it with the first postpone_output bytes, 1460 by default)", Fix: bufferingFix})
+		rep.add(Result{Check: CheckFirstComment, Status: Fail, Figure: none, Detail: "no response yet", Fix: bufferingFix})
+		return s, true
 	}
 	rep.add(Result{Check: CheckResponse, Status: Pass, Figure: "HTTP 200", Detail: s.resp.Proto})
 
@@ -75,8 +76,28 @@ func (r *runner) checkHead(ctx context.Context, rep *Report) (*stream, bool) {
 		}
 	}
 	rep.add(first)
-	r.checkHeaders(rep, s)
 	return s, true
+}
+
+// responseFailure reports a stream request that failed before its head.
+func (r *runner) responseFailure(err error) Result {
+	res := Result{Check: CheckResponse, Status: Fail, Figure: "no stream", Fix: "check the URL, DNS, TLS and that the proxy is listening"}
+	if err != nil {
+		res.Detail = err.Error()
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		res.Figure = fmt.Sprintf("HTTP %d", se.Status)
+		switch se.Status {
+		case 401, 403:
+			res.Fix = "pass a subscriber credential with --token (or --subscribe-token) that may read the " + r.opts.Namespace + ": namespace, or use --namespace"
+		case 502, 503, 504:
+			res.Fix = "the proxy could not reach Herald or timed out before the first byte: check the upstream address and its first-byte/response timeout"
+		default:
+			res.Fix = "check that the URL is Herald's events endpoint (…/v1/events) as the browser reaches it"
+		}
+	}
+	return res
 }
 
 // bufferingFix is the advice for a stream whose bytes are held.
@@ -95,8 +116,18 @@ func grade(d time.Duration, fix string) (Status, string) {
 	}
 }
 
-// checkHeaders reports the response headers and protocol versions of s.
+// headerChecks are the checks of checkHeaders, in order.
+var headerChecks = []string{CheckContentType, CheckCacheControl, CheckAccelBuffer, CheckEncoding, CheckHTTPVersion, CheckUpstreamProto}
+
+// checkHeaders reports the response headers and protocol versions of s; each is "not
+// measured" when no response head came through.
 func (r *runner) checkHeaders(rep *Report, s *stream) {
+	if !s.hasHead() {
+		for _, c := range headerChecks {
+			rep.add(Result{Check: c, Status: Warn, Figure: "not measured", Detail: "no response head came through", Fix: bufferingFix})
+		}
+		return
+	}
 	h := s.resp.Header
 	ct := h.Get("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)

@@ -23,7 +23,7 @@ func (r *runner) checkIdle(ctx context.Context, started chan<- struct{}) Result 
 	r.startLong("quiet")
 	close(started)
 	if err != nil {
-		res.Status, res.Figure, res.Detail = Fail, "no stream", err.Error()
+		res.Status, res.Figure, res.Detail = Fail, "no request", err.Error()
 		return res
 	}
 	defer s.close()
@@ -41,6 +41,10 @@ func (r *runner) checkIdle(ctx context.Context, started chan<- struct{}) Result 
 		}
 		heartbeats++
 		last = f.at
+	}
+	if s.ended() && !s.hasHead() {
+		res.Status, res.Figure, res.Detail = Fail, "no stream", s.endReason()
+		return res
 	}
 	if s.ended() {
 		res.Status, res.Fix = Fail, idleFix
@@ -72,7 +76,7 @@ func (r *runner) checkDuration(ctx context.Context, started chan<- struct{}) Res
 	r.startLong("long")
 	close(started)
 	if err != nil {
-		res.Status, res.Figure, res.Detail = Fail, "no stream", err.Error()
+		res.Status, res.Figure, res.Detail = Fail, "no request", err.Error()
 		return res
 	}
 	defer s.close()
@@ -102,6 +106,10 @@ func (r *runner) checkDuration(ctx context.Context, started chan<- struct{}) Res
 				got++
 			}
 		}
+	}
+	if s.ended() && !s.hasHead() {
+		res.Status, res.Figure, res.Detail = Fail, "no stream", s.endReason()
+		return res
 	}
 	if s.ended() {
 		res.Status, res.Fix = Fail, routeFix

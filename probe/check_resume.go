@@ -40,12 +40,19 @@ func (r *runner) checkResume(ctx context.Context, rep *Report, check string) {
 		s, err = openStream(ctx, r.opts.Client, r.streamURL(topic, cursor), r.opts.SubscribeToken, "")
 	}
 	if err != nil {
-		res.Status, res.Figure, res.Detail = Fail, "no stream", err.Error()
-		res.Fix = "a reconnect with a cursor must reach Herald like the first request"
+		res.Status, res.Figure, res.Detail = Fail, "no request", err.Error()
 		rep.add(res)
 		return
 	}
 	defer s.close()
+	// Herald registers the stream before it sends the head, so r-3 is live once the head is
+	// here; a path that holds the head gets r-3 after a timeout, and nothing comes anyway.
+	if !s.waitHead(time.Now().Add(r.opts.EventTimeout)) && s.ended() {
+		res.Status, res.Figure, res.Detail = Fail, "no stream", s.endReason()
+		res.Fix = "a reconnect with a cursor must reach Herald like the first request"
+		rep.add(res)
+		return
+	}
 	if _, _, err := r.pub.publish(ctx, topic, "r-3"); err != nil {
 		res.Status, res.Figure, res.Detail = Fail, "publish failed", err.Error()
 		rep.add(res)
@@ -86,6 +93,7 @@ func (r *runner) checkResume(ctx context.Context, rep *Report, check string) {
 		res.Status = Warn
 		res.Figure = "not measured"
 		res.Detail = "no event came through in " + ms(r.opts.EventTimeout) + " (see event delay)"
+		res.Fix = "fix what holds the events (event delay), then probe again"
 	case strings.Join(got, " ") == "r-3":
 		res.Status, res.Fix = Fail, fix
 		res.Detail = "only the live event came: the cursor did not reach Herald, missed events are lost on every reconnect"

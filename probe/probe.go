@@ -163,6 +163,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	go func() { defer wg.Done(); long = r.checkDuration(ctx, longStarted) }()
 
 	r.checkDelay(ctx, rep, first)
+	r.checkHeaders(rep, first) // after the delay check: a held head may have come by now
 	first.close()
 	r.checkResume(ctx, rep, CheckResumeHeader)
 	r.checkResume(ctx, rep, CheckResumeQuery)

@@ -31,17 +31,20 @@ type frame struct {
 	data    string
 }
 
-// stream is one SSE request through the path; a goroutine reads it into frames.
+// stream is one SSE request through the path; a goroutine sends it, waits for the head
+// and reads the body into frames.
 type stream struct {
-	start    time.Time
-	resp     *http.Response
-	headAt   time.Duration // response head received
-	frames   chan frame
-	done     chan struct{} // closed when reading ended
-	endAt    time.Duration // when reading ended (valid after done)
-	err      error         // why reading ended; nil for a clean end of stream (valid after done)
-	cancel   context.CancelFunc
-	compress string // Content-Encoding the body arrived with
+	start  time.Time
+	head   chan struct{} // closed when the response head arrived (resp is set)
+	resp   *http.Response
+	headAt time.Duration  // response head received (valid after head)
+	frames chan frame
+	done   chan struct{} // closed when the request ended, before or after the head
+	endAt  time.Duration // when it ended (valid after done)
+	err    error         // why it ended; nil for a clean end of stream (valid after done)
+	cancel context.CancelFunc
+
+	compress string // Content-Encoding of the body (valid after head)
 }
 
 // StatusError is a stream or publish request answered with another status than expected.
@@ -55,9 +58,10 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s answered %d: %s", e.URL, e.Status, e.Body)
 }
 
-// openStream requests u (the events URL with its query) and starts reading the stream.
-// lastEventID, when not empty, goes into the Last-Event-ID header. It returns once the
-// response head arrived; the stream is read until close is called or it ends.
+// openStream starts requesting u (the events URL with its query) and reading the stream;
+// lastEventID, when not empty, goes into the Last-Event-ID header. It returns at once: a
+// proxy may hold even the response head (waitHead). The stream is read until close is
+// called or it ends.
 func openStream(ctx context.Context, client *http.Client, u *url.URL, token, lastEventID string) (*stream, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -76,39 +80,77 @@ func openStream(ctx context.Context, client *http.Client, u *url.URL, token, las
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
-	s := &stream{start: time.Now(), frames: make(chan frame, 4096), done: make(chan struct{}), cancel: cancel}
-	resp, err := client.Do(req)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("open stream %s: %w", u.Redacted(), err)
-	}
-	s.headAt = time.Since(s.start)
-	s.resp = resp
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		resp.Body.Close()
-		cancel()
-		return nil, &StatusError{URL: u.Redacted(), Status: resp.StatusCode, Body: string(bytes.TrimSpace(body))}
-	}
-	s.compress = resp.Header.Get("Content-Encoding")
-	go s.read(ctx)
+	s := &stream{start: time.Now(), head: make(chan struct{}), frames: make(chan frame, 4096),
+		done: make(chan struct{}), cancel: cancel}
+	go s.run(ctx, client, req, u.Redacted())
 	return s, nil
 }
 
-// read parses the body into frames until it ends or ctx is done.
-func (s *stream) read(ctx context.Context) {
+// run sends the request and reads the response into frames.
+func (s *stream) run(ctx context.Context, client *http.Client, req *http.Request, where string) {
 	defer func() {
 		s.endAt = time.Since(s.start)
-		s.resp.Body.Close()
 		close(s.done)
 	}()
-	var body io.Reader = s.resp.Body
+	resp, err := client.Do(req)
+	if err != nil {
+		s.err = fmt.Errorf("open stream %s: %w", where, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		s.err = &StatusError{URL: where, Status: resp.StatusCode, Body: string(bytes.TrimSpace(body))}
+		return
+	}
+	s.headAt = time.Since(s.start)
+	s.resp = resp
+	s.compress = resp.Header.Get("Content-Encoding")
+	close(s.head)
+	s.read(ctx, resp.Body)
+}
+
+// waitHead waits until the response head arrived (true), the request ended without one,
+// or deadline passed (false).
+func (s *stream) waitHead(deadline time.Time) bool {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-s.head:
+		return true
+	case <-s.done:
+		select {
+		case <-s.head:
+			return true
+		default:
+			return false
+		}
+	case <-t.C:
+		return false
+	}
+}
+
+// hasHead reports whether the response head arrived.
+func (s *stream) hasHead() bool {
+	select {
+	case <-s.head:
+		return true
+	default:
+		return false
+	}
+}
+
+// read parses the body into frames until it ends or ctx is done.
+func (s *stream) read(ctx context.Context, raw io.Reader) {
+	var body io.Reader = raw
 	switch s.compress {
 	case "":
 	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(s.resp.Body)
+		zr, err := gzip.NewReader(raw)
 		if err != nil {
-			s.err = fmt.Errorf("gzip body: %w", err)
+			if ctx.Err() == nil {
+				s.err = fmt.Errorf("gzip body: %w", err)
+			}
 			return
 		}
 		body = zr
