@@ -37,7 +37,7 @@ type stream struct {
 	start  time.Time
 	head   chan struct{} // closed when the response head arrived (resp is set)
 	resp   *http.Response
-	headAt time.Duration  // response head received (valid after head)
+	headAt time.Duration // response head received (valid after head)
 	frames chan frame
 	done   chan struct{} // closed when the request ended, before or after the head
 	endAt  time.Duration // when it ended (valid after done)

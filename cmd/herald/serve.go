@@ -93,17 +93,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
+	met := metrics.New(metrics.Options{Version: version})
 	if cfg.DebugAddr != "" {
-		if err := serveDebug(ctx, cfg.DebugAddr, logger); err != nil {
+		closeDebug, err := serveDebug(cfg.DebugAddr, met, logger)
+		if err != nil {
 			return err
 		}
+		defer closeDebug() // after the drain: the debug address shows herald_draining throughout
 	}
 	engine, err := newEngine(ctx, &cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer engine.Close()
-	met := metrics.New(metrics.Options{Version: version})
 	srv, err := server.New(cfg.Config, engine, server.Options{Logger: logger, EngineName: cfg.Engine, Metrics: met})
 	if err != nil {
 		return usageError{err}
@@ -184,11 +186,13 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 }
 
-// serveDebug serves net/http/pprof on addr until ctx ends.
-func serveDebug(ctx context.Context, addr string, logger *slog.Logger) error {
+// serveDebug serves net/http/pprof and a second copy of /metrics on addr until the returned
+// function is called. It stays open while the node drains, when the main listener is
+// already closed, so a scrape of it sees herald_draining.
+func serveDebug(addr string, met *metrics.Metrics, logger *slog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("debug-addr: %w", err)
+		return nil, fmt.Errorf("debug-addr: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -196,9 +200,9 @@ func serveDebug(ctx context.Context, addr string, logger *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/metrics", met.Handler())
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
-	go func() { <-ctx.Done(); hs.Close() }()
-	logger.Info("pprof profiles", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
-	return nil
+	logger.Info("pprof profiles and metrics", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { hs.Close() }, nil
 }

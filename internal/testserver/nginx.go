@@ -27,7 +27,11 @@ type NginxServer struct {
 // invalid configuration fails the test.
 func Nginx(tb testing.TB, serverBody string) *NginxServer {
 	tb.Helper()
-	bin := RequireBinary(tb, "nginx", "nginx-light")
+	// Debian installs nginx in /usr/sbin, which is not on every user's PATH.
+	bin := "/usr/sbin/nginx"
+	if _, err := os.Stat(bin); err != nil {
+		bin = RequireBinary(tb, "nginx", "nginx-light")
+	}
 	s := &NginxServer{port: FreePort(tb), dir: tb.TempDir(), done: make(chan error, 1)}
 	conf := fmt.Sprintf(`# written by internal/testserver for one test
 user root;          # CI runs tests as root; ignored (with a warning) otherwise
