@@ -108,4 +108,6 @@ func (s *PrometheusServer) stop() {
 }
 
 // String describes the server for logs.
-func (s *PrometheusServer) String() string { return fmt.Sprintf("prometheus on %s (dir %s)", s.Addr(), s.dir) }
+func (s *PrometheusServer) String() string {
+	return fmt.Sprintf("prometheus on %s (dir %s)", s.Addr(), s.dir)
+}
