@@ -50,10 +50,14 @@ func (r *runner) checkIdle(ctx context.Context, started chan<- struct{}) Result 
 		res.Status, res.Fix = Fail, idleFix
 		res.Figure = "cut after " + ms(s.endAt)
 		res.Seconds = seconds(s.endAt)
-		res.Detail = fmt.Sprintf("the quiet stream ended after %s with %d heartbeats, the last at %s: %s", ms(s.endAt), heartbeats, ms(last), s.endReason())
+		res.Detail = fmt.Sprintf("the quiet stream ended after %s with %s", ms(s.endAt), plural(heartbeats, "heartbeat"))
+		if heartbeats > 0 {
+			res.Detail += ", the last at " + ms(last)
+		}
+		res.Detail += ": " + s.endReason()
 		return res
 	}
-	res.Figure = fmt.Sprintf("open after %s, %d heartbeats", ms(r.opts.Idle), heartbeats)
+	res.Figure = fmt.Sprintf("open after %s, %s", ms(r.opts.Idle), plural(heartbeats, "heartbeat"))
 	res.Seconds = seconds(r.opts.Idle)
 	if heartbeats == 0 {
 		res.Status = Warn

@@ -77,7 +77,7 @@ func (r *runner) checkResume(ctx context.Context, rep *Report, check string) {
 			break
 		}
 	}
-	res.Figure = fmt.Sprintf("%d events", len(got))
+	res.Figure = plural(len(got), "event")
 	res.Detail = "got [" + strings.Join(got, " ") + "], want [r-1 r-2 r-3]"
 	var fix string
 	if how == "header" {

@@ -146,7 +146,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		base:     opts.Namespace + ":" + randomID(),
 		progress: &progress{w: opts.Progress},
 	}
-	rep := &Report{URL: events.Redacted(), PublishURL: opts.PublishURL, Topic: r.base, Started: time.Now()}
+	rep := &Report{URL: redact(events), PublishURL: opts.PublishURL, Topic: r.base, Started: time.Now()}
 	defer func() { rep.Elapsed = time.Since(rep.Started).Seconds() }()
 
 	// The head check opens the first stream; when that fails nothing else can be measured.
@@ -192,6 +192,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	rep.add(idle)
 	rep.add(long)
+	rep.sort()
 	return rep, nil
 }
 
@@ -221,6 +222,17 @@ func publishURLFor(events *url.URL) string {
 		u.Path = "/v1/publish"
 	}
 	return u.String()
+}
+
+// redact returns u for printing: a password and a token query parameter are masked.
+func redact(u *url.URL) string {
+	c := *u
+	q := c.Query()
+	if q.Has("token") {
+		q.Set("token", "xxxxx")
+		c.RawQuery = q.Encode()
+	}
+	return c.Redacted()
 }
 
 // checkNamespace refuses a namespace that cannot prefix a topic.

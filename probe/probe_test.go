@@ -175,7 +175,7 @@ func TestProbeThroughNginx(t *testing.T) {
 			name: "Last-Event-ID dropped", heartbeat: time.Second, failed: true,
 			nginx: goodProxy(`proxy_set_header Last-Event-ID "";`),
 			want: []want{
-				{probe.CheckResumeHeader, probe.Fail, "1 events"},
+				{probe.CheckResumeHeader, probe.Fail, "1 event"},
 				{probe.CheckResumeQuery, probe.Pass, "3 events"},
 			},
 		},
@@ -278,5 +278,31 @@ func TestUnreachablePathFailsAtOnce(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %s, want an immediate answer", d)
+	}
+}
+
+// TestPublishURLFollowsTheEventsURL checks the default publish endpoint: the same prefix
+// with events → publish, else the origin's /v1/publish; an explicit one is kept.
+func TestPublishURLFollowsTheEventsURL(t *testing.T) {
+	closed := "127.0.0.1:" + strconv.Itoa(testserver.FreePort(t)) // nothing listens: Run ends at once
+	tests := []struct {
+		events, publish, want string
+	}{
+		{"http://" + closed + "/v1/events", "", "http://" + closed + "/v1/publish"},
+		{"https://" + closed + "/herald/v1/events?token=x", "", "https://" + closed + "/herald/v1/publish"},
+		{"http://" + closed + "/sse", "", "http://" + closed + "/v1/publish"},
+		{"http://" + closed + "/v1/events", "http://other.example/pub", "http://other.example/pub"},
+	}
+	for _, tt := range tests {
+		rep, err := probe.Run(context.Background(), probe.Options{URL: tt.events, PublishURL: tt.publish})
+		if err != nil {
+			t.Fatalf("Run(%s): %v", tt.events, err)
+		}
+		if rep.PublishURL != tt.want {
+			t.Errorf("events %s: publish URL %s, want %s", tt.events, rep.PublishURL, tt.want)
+		}
+		if strings.Contains(rep.URL, "token=x&") || strings.HasSuffix(rep.URL, "token=x") {
+			t.Errorf("report URL %s shows the token", rep.URL)
+		}
 	}
 }

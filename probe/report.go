@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -85,6 +86,27 @@ func (r *Report) Result(check string) (Result, bool) {
 
 func (r *Report) add(res Result) { r.Results = append(r.Results, res) }
 
+// checkOrder is the order of the report's rows.
+var checkOrder = []string{CheckResponse, CheckFirstByte, CheckFirstComment, CheckContentType,
+	CheckCacheControl, CheckAccelBuffer, CheckEncoding, CheckHTTPVersion, CheckUpstreamProto,
+	CheckDelay, CheckResumeHeader, CheckResumeQuery, CheckIdle, CheckDuration}
+
+// sort puts the results in checkOrder (checks run in another order: headers are read after
+// the delay check, in case a buffer held the head).
+func (r *Report) sort() {
+	slices.SortStableFunc(r.Results, func(a, b Result) int {
+		return slices.Index(checkOrder, a.Check) - slices.Index(checkOrder, b.Check)
+	})
+}
+
+// plural returns "1 event", "2 events".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // WriteJSON writes the report as one indented JSON document.
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -101,10 +123,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "herald probe %s (topic %s, publish %s)\n\n", r.URL, r.Topic, r.PublishURL)
 	fmt.Fprintln(tw, "CHECK\tRESULT\tMEASURED\tDETAIL")
+	lastFix := ""
 	for _, res := range r.Results {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", res.Check, strings.ToUpper(string(res.Status)), res.Figure, res.Detail)
 		if res.Fix != "" && res.Status != Pass {
-			fmt.Fprintf(tw, "\t\t\tfix: %s\n", res.Fix)
+			if res.Fix == lastFix {
+				fmt.Fprint(tw, "\t\t\tfix: as above\n")
+			} else {
+				fmt.Fprintf(tw, "\t\t\tfix: %s\n", res.Fix)
+			}
+			lastFix = res.Fix
 		}
 	}
 	fmt.Fprintf(tw, "\n%d passed, %d warnings, %d failed in %.1fs\n", r.Count(Pass), r.Count(Warn), r.Count(Fail), r.Elapsed)

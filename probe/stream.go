@@ -82,7 +82,7 @@ func openStream(ctx context.Context, client *http.Client, u *url.URL, token, las
 	}
 	s := &stream{start: time.Now(), head: make(chan struct{}), frames: make(chan frame, 4096),
 		done: make(chan struct{}), cancel: cancel}
-	go s.run(ctx, client, req, u.Redacted())
+	go s.run(ctx, client, req, redact(u))
 	return s, nil
 }
 
@@ -94,6 +94,10 @@ func (s *stream) run(ctx context.Context, client *http.Client, req *http.Request
 	}()
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error // it names the URL with its query, maybe a token
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		s.err = fmt.Errorf("open stream %s: %w", where, err)
 		return
 	}
