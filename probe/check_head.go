@@ -37,7 +37,7 @@ func (r *runner) checkHead(ctx context.Context, rep *Report) (s *stream, ok bool
 		rep.add(Result{Check: CheckResponse, Status: Warn, Figure: "no head yet",
 			Detail: "the probe goes on with the stream still waiting", Fix: bufferingFix})
 		rep.add(Result{Check: CheckFirstByte, Status: Fail, Figure: none,
-			Detail: "the path holds even the response head (a buffering nginx sends it with the first postpone_output bytes, 1460 by default)", Fix: bufferingFix})
+			Detail: "the path holds even the response head (a buffering nginx sends the head together with the body it holds)", Fix: bufferingFix})
 		rep.add(Result{Check: CheckFirstComment, Status: Fail, Figure: none, Detail: "no response yet", Fix: bufferingFix})
 		return s, true
 	}
