@@ -15,13 +15,11 @@ const (
 )
 
 // checkIdle holds a stream on a topic nobody publishes to for Options.Idle and reports
-// whether it survived on heartbeats alone. started is closed once the stream is open (or
-// failed to open).
-func (r *runner) checkIdle(ctx context.Context, started chan<- struct{}) Result {
+// whether it survived on heartbeats alone.
+func (r *runner) checkIdle(ctx context.Context) Result {
 	res := Result{Check: CheckIdle}
 	s, err := openStream(ctx, r.opts.Client, r.streamURL(r.topic("quiet"), ""), r.opts.SubscribeToken, "")
 	r.startLong("quiet")
-	close(started)
 	if err != nil {
 		res.Status, res.Figure, res.Detail = Fail, "no request", err.Error()
 		return res
@@ -71,14 +69,12 @@ func (r *runner) checkIdle(ctx context.Context, started chan<- struct{}) Result 
 }
 
 // checkDuration holds a stream that receives an event every Options.Tick for
-// Options.Duration and reports whether something ended it early. started is closed once
-// the stream is open (or failed to open).
-func (r *runner) checkDuration(ctx context.Context, started chan<- struct{}) Result {
+// Options.Duration and reports whether something ended it early.
+func (r *runner) checkDuration(ctx context.Context) Result {
 	res := Result{Check: CheckDuration}
 	topic := r.topic("long")
 	s, err := openStream(ctx, r.opts.Client, r.streamURL(topic, ""), r.opts.SubscribeToken, "")
 	r.startLong("long")
-	close(started)
 	if err != nil {
 		res.Status, res.Figure, res.Detail = Fail, "no request", err.Error()
 		return res

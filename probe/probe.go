@@ -157,10 +157,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	// The long checks run in the background while the short ones measure.
 	var wg sync.WaitGroup
 	var idle, long Result
-	idleStarted, longStarted := make(chan struct{}), make(chan struct{})
 	wg.Add(2)
-	go func() { defer wg.Done(); idle = r.checkIdle(ctx, idleStarted) }()
-	go func() { defer wg.Done(); long = r.checkDuration(ctx, longStarted) }()
+	go func() { defer wg.Done(); idle = r.checkIdle(ctx) }()
+	go func() { defer wg.Done(); long = r.checkDuration(ctx) }()
 
 	r.checkDelay(ctx, rep, first)
 	r.checkHeaders(rep, first) // after the delay check: a held head may have come by now
@@ -168,8 +167,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	r.checkResume(ctx, rep, CheckResumeHeader)
 	r.checkResume(ctx, rep, CheckResumeQuery)
 
-	<-idleStarted
-	<-longStarted
 	r.setPhase("waiting for the long streams")
 	stop := make(chan struct{})
 	go func() {
