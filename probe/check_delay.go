@@ -43,7 +43,11 @@ func (r *runner) checkDelay(ctx context.Context, rep *Report, s *stream) {
 	}
 	for i := range n {
 		r.setPhase(fmt.Sprintf("event delay %d/%d", i+1, n))
-		_, at, err := r.pub.publish(ctx, topic, fmt.Sprintf("delay-%d", i))
+		data := fmt.Sprintf("delay-%d", i)
+		if pad := r.opts.EventBytes - len(data) - 1; pad > 0 {
+			data += " " + strings.Repeat("x", pad)
+		}
+		_, at, err := r.pub.publish(ctx, topic, data)
 		if err != nil {
 			rep.add(publishFailure(err))
 			return

@@ -25,6 +25,8 @@ const (
 	DefaultHeadTimeout  = 5 * time.Second
 	DefaultTick         = 5 * time.Second
 	DefaultNamespace    = "probe"
+	// MaxEventBytes bounds Options.EventBytes, below Herald's default 64 KiB event limit.
+	MaxEventBytes = 60 << 10
 )
 
 // Options configure Run. URL is required; the zero value of the rest means the defaults.
@@ -44,6 +46,9 @@ type Options struct {
 	Namespace string
 	// Events is how many events the delay check publishes one after another.
 	Events int
+	// EventBytes pads each delay event's data to about this many bytes. Small events stay
+	// in a buffering proxy; events of a few KiB fill its buffer, and then arrive in bulk.
+	EventBytes int
 	// EventTimeout is how long the probe waits for one published event to arrive.
 	EventTimeout time.Duration
 	// HeadTimeout is how long the probe waits for the stream's first comment.
@@ -77,6 +82,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Events <= 0 {
 		o.Events = DefaultEvents
+	}
+	if o.EventBytes < 0 || o.EventBytes > MaxEventBytes {
+		return fmt.Errorf("probe: event bytes %d: want 0 to %d", o.EventBytes, MaxEventBytes)
 	}
 	if o.EventTimeout <= 0 {
 		o.EventTimeout = DefaultEventTimeout

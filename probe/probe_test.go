@@ -100,12 +100,14 @@ func TestProbeThroughNginx(t *testing.T) {
 		figure string // a substring of Result.Figure, when set
 	}
 	tests := []struct {
-		name      string
-		heartbeat time.Duration
-		nginx     string // directives of the location; "" means no proxy at all
-		maxLife   time.Duration
-		failed    bool
-		want      []want
+		name       string
+		heartbeat  time.Duration
+		nginx      string // directives of the location; "" means no proxy at all
+		maxLife    time.Duration
+		eventBytes int
+		failed     bool
+		want       []want
+		detail     map[string]string // check → a substring of its Detail
 	}{
 		{
 			name: "proxy_buffering off passes", heartbeat: time.Second, nginx: goodProxy(),
@@ -139,6 +141,17 @@ func TestProbeThroughNginx(t *testing.T) {
 				{probe.CheckIdle, probe.Warn, "0 heartbeats"},
 				{probe.CheckDuration, probe.Warn, "0/"},
 			},
+		},
+		{
+			// The same buffering, with events of 3 KB: nginx passes them on only when its
+			// buffer fills, so an event arrives with the next one, in bulk.
+			name: "buffering on, large events", heartbeat: time.Second, failed: true, eventBytes: 3000,
+			nginx: `            proxy_buffering on;
+            proxy_ignore_headers X-Accel-Buffering;`,
+			want: []want{
+				{probe.CheckDelay, probe.Fail, ""},
+			},
+			detail: map[string]string{probe.CheckDelay: "in bulk"},
 		},
 		{
 			name: "gzip on for text/event-stream", heartbeat: time.Second,
@@ -205,7 +218,12 @@ func TestProbeThroughNginx(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			rep, err := probe.Run(ctx, shortOptions(base+"/v1/events"))
+			opts := shortOptions(base + "/v1/events")
+			opts.EventBytes = tt.eventBytes
+			if tt.eventBytes > 0 {
+				opts.Events = 4
+			}
+			rep, err := probe.Run(ctx, opts)
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -231,6 +249,11 @@ func TestProbeThroughNginx(t *testing.T) {
 					t.Errorf("%s: %s without a fix", w.check, res.Status)
 				}
 			}
+			for check, want := range tt.detail {
+				if res, _ := rep.Result(check); !strings.Contains(res.Detail, want) {
+					t.Errorf("%s: detail %q, want it to contain %q", check, res.Detail, want)
+				}
+			}
 			if len(rep.Results) != 14 {
 				t.Errorf("%d results, want all 14 checks", len(rep.Results))
 			}
@@ -250,6 +273,7 @@ func TestRunRejectsBadOptions(t *testing.T) {
 		{"no host", probe.Options{URL: "http:///v1/events"}, "want an http"},
 		{"bad publish URL", probe.Options{URL: "http://127.0.0.1:1/v1/events", PublishURL: "::"}, "publish URL"},
 		{"hostile namespace", probe.Options{URL: "http://127.0.0.1:1/v1/events", Namespace: "a b:c"}, "namespace"},
+		{"huge events", probe.Options{URL: "http://127.0.0.1:1/v1/events", EventBytes: 1 << 20}, "event bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

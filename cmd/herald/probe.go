@@ -29,6 +29,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Idle, "idle", probe.DefaultIdle, "how long a quiet stream must survive (above your load balancers' idle timeout)")
 	fs.DurationVar(&o.Duration, "duration", probe.DefaultDuration, "how long a busy stream must survive (above route/response timeouts)")
 	fs.IntVar(&o.Events, "events", probe.DefaultEvents, "events published to measure the delay")
+	fs.IntVar(&o.EventBytes, "event-bytes", 0, "pad each delay event to this many `bytes` (a few KiB shows a buffer that releases events in bulk)")
 	fs.DurationVar(&o.EventTimeout, "event-timeout", probe.DefaultEventTimeout, "how long to wait for one event")
 	fs.DurationVar(&o.HeadTimeout, "head-timeout", probe.DefaultHeadTimeout, "how long to wait for the stream's first comment")
 	fs.DurationVar(&o.Tick, "tick", probe.DefaultTick, "interval of the busy stream's events")
