@@ -30,8 +30,12 @@ import (
 type dashboard struct {
 	Title  string `json:"title"`
 	Panels []struct {
+		ID      int    `json:"id"`
 		Type    string `json:"type"`
 		Title   string `json:"title"`
+		GridPos struct {
+			H, W, X, Y int
+		} `json:"gridPos"`
 		Targets []struct {
 			Expr string `json:"expr"`
 		} `json:"targets"`
@@ -135,7 +139,15 @@ scrape_configs:
 	}
 
 	panels, queries := 0, 0
+	ids := map[int]bool{}
 	for _, p := range dash.Panels {
+		if ids[p.ID] || p.ID == 0 {
+			t.Errorf("panel %q: id %d missing or used twice", p.Title, p.ID)
+		}
+		ids[p.ID] = true
+		if p.GridPos.W <= 0 || p.GridPos.H <= 0 || p.GridPos.X+p.GridPos.W > 24 {
+			t.Errorf("panel %q: gridPos %+v does not fit Grafana's 24 columns", p.Title, p.GridPos)
+		}
 		if p.Type == "row" {
 			continue
 		}

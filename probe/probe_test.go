@@ -1,6 +1,7 @@
 package probe_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -223,6 +224,8 @@ func TestProbeThroughNginx(t *testing.T) {
 			if tt.eventBytes > 0 {
 				opts.Events = 4
 			}
+			var progress bytes.Buffer // written under the probe's lock, read after Run
+			opts.Progress = &progress
 			rep, err := probe.Run(ctx, opts)
 			if err != nil {
 				t.Fatalf("Run: %v", err)
@@ -253,6 +256,9 @@ func TestProbeThroughNginx(t *testing.T) {
 				if res, _ := rep.Result(check); !strings.Contains(res.Detail, want) {
 					t.Errorf("%s: detail %q, want it to contain %q", check, res.Detail, want)
 				}
+			}
+			if p := progress.String(); !strings.Contains(p, "\r\033[Kprobing: ") || !strings.Contains(p, "quiet stream") {
+				t.Errorf("progress line %q, want \\r-rewritten lines naming the quiet stream", truncate(p, 300))
 			}
 			if len(rep.Results) != 14 {
 				t.Errorf("%d results, want all 14 checks", len(rep.Results))
@@ -329,4 +335,11 @@ func TestPublishURLFollowsTheEventsURL(t *testing.T) {
 			t.Errorf("report URL %s shows the token", rep.URL)
 		}
 	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
