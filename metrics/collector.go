@@ -30,6 +30,8 @@ var (
 		"1 when the engine (memory, Redis, NATS) is reachable, else 0.", nil, nil)
 	descTopics = prometheus.NewDesc("herald_topics",
 		"Topics with at least one subscriber on this node.", nil, nil)
+	descDraining = prometheus.NewDesc("herald_draining",
+		"1 from the start of the node's drain (shutdown) until it exits, else 0.", nil, nil)
 )
 
 // latencyBoundsSeconds are latencyBounds as Prometheus "le" values.
@@ -48,7 +50,7 @@ type collector Metrics
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnections, descConnectionsTotal, descDisconnects,
 		descPublished, descPublishErrors, descDelivered, descLatency, descReplayed, descResets,
-		descEngineUp, descTopics} {
+		descEngineUp, descTopics, descDraining} {
 		ch <- d
 	}
 }
@@ -72,6 +74,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	gauge(descEngineUp, up)
+	draining := 0.0
+	if m.draining.Load() {
+		draining = 1
+	}
+	gauge(descDraining, draining)
 	for _, r := range hub.Reasons() {
 		counter(descDisconnects, m.disconnects[r].Load(), r.String())
 	}

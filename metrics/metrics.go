@@ -52,6 +52,7 @@ type Metrics struct {
 	replayed         atomic.Uint64
 	topics           atomic.Int64
 	engineUp         atomic.Bool
+	draining         atomic.Bool
 	disconnects      []atomic.Uint64 // indexed by hub.Reason
 	resets           []atomic.Uint64 // indexed like resetReasons
 
@@ -129,6 +130,10 @@ func (m *Metrics) Published(n int) {
 		m.published.Add(uint64(n))
 	}
 }
+
+// SetDraining sets herald_draining: the server calls it with true when the node starts
+// draining.
+func (m *Metrics) SetDraining(on bool) { m.draining.Store(on) }
 
 // PublishFailed counts a rejected or failed publish by its JSON error code, e.g.
 // "invalid_event" or "engine_unavailable". Codes come from code, not from users, so their

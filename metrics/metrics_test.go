@@ -74,7 +74,7 @@ func TestScrapeFresh(t *testing.T) {
 		"herald_connections", "herald_connections_total", "herald_disconnects_total",
 		"herald_events_published_total", "herald_events_delivered_total",
 		"herald_delivery_latency_seconds", "herald_history_replayed_total", "herald_resets_total",
-		"herald_engine_up", "herald_topics", "herald_connection_duration_seconds",
+		"herald_engine_up", "herald_topics", "herald_connection_duration_seconds", "herald_draining",
 		"herald_build_info", "go_goroutines", "process_cpu_seconds_total",
 	} {
 		if mfs[name] == nil {
@@ -118,6 +118,7 @@ func TestScrapeAfterTraffic(t *testing.T) {
 	m.PublishFailed("invalid_event")
 	m.SetEngineUp(true)
 	m.SetTopics(3)
+	m.SetDraining(true)
 
 	mfs := scrape(t, m)
 	tests := []struct {
@@ -139,6 +140,7 @@ func TestScrapeAfterTraffic(t *testing.T) {
 		{"herald_resets_total", []string{"reason", "future_reason"}, 1},
 		{"herald_engine_up", nil, 1},
 		{"herald_topics", nil, 3},
+		{"herald_draining", nil, 1},
 	}
 	for _, tt := range tests {
 		if got := value(mfs, tt.name, tt.labels...); got != tt.want {

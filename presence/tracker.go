@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/hub"
 )
@@ -50,14 +52,17 @@ type Options struct {
 	Publish func(ctx context.Context, msgs []herald.Message) ([]herald.Event, error)
 	// Logger receives the tracker's logs; nil discards them.
 	Logger *slog.Logger
+	// Registerer, when set, receives herald_presence_store_errors_total (metrics.go).
+	Registerer prometheus.Registerer
 }
 
 // Tracker is one node's presence: it implements hub.PresenceTracker. Create it with New,
 // run it with Start, stop it with Close (goodbye) or Abandon (as if the node died).
 type Tracker struct {
-	opts Options
-	log  *slog.Logger
-	seed maphash.Seed // spreads shares over heartbeat slots
+	opts      Options
+	log       *slog.Logger
+	seed      maphash.Seed // spreads shares over heartbeat slots
+	storeErrs *prometheus.CounterVec
 
 	mu     sync.Mutex
 	topics map[herald.Topic]map[string]int // topic → user → local connections
@@ -108,17 +113,18 @@ func New(opts Options) (*Tracker, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Tracker{
-		opts:    opts,
-		log:     opts.Logger,
-		seed:    maphash.MakeSeed(),
-		topics:  make(map[herald.Topic]map[string]int),
-		users:   make(map[string]int),
-		dirtyT:  make(map[herald.Topic]struct{}),
-		dirtyU:  make(map[string]struct{}),
-		changed: make(map[pair]bool),
-		kick:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		opts:      opts,
+		log:       opts.Logger,
+		seed:      maphash.MakeSeed(),
+		storeErrs: newStoreErrors(opts.Registerer),
+		topics:    make(map[herald.Topic]map[string]int),
+		users:     make(map[string]int),
+		dirtyT:    make(map[herald.Topic]struct{}),
+		dirtyU:    make(map[string]struct{}),
+		changed:   make(map[pair]bool),
+		kick:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}, nil
 }
 
@@ -194,6 +200,7 @@ func (t *Tracker) Local(topic herald.Topic) int {
 func (t *Tracker) Topic(ctx context.Context, topic herald.Topic) (herald.TopicPresence, error) {
 	tp, err := t.opts.Store.TopicPresence(ctx, topic)
 	if err != nil {
+		t.storeErrs.WithLabelValues(opRead).Inc()
 		return tp, fmt.Errorf("presence of topic %q: %w", topic, err)
 	}
 	return tp, nil
@@ -203,6 +210,7 @@ func (t *Tracker) Topic(ctx context.Context, topic herald.Topic) (herald.TopicPr
 func (t *Tracker) User(ctx context.Context, user string) (int, error) {
 	n, err := t.opts.Store.UserPresence(ctx, user)
 	if err != nil {
+		t.storeErrs.WithLabelValues(opRead).Inc()
 		return 0, fmt.Errorf("presence of user %q: %w", user, err)
 	}
 	return n, nil
@@ -240,6 +248,7 @@ func (t *Tracker) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
 	defer cancel()
 	if err := t.opts.Store.UpdatePresence(ctx, t.opts.Node, u, t.opts.TTL); err != nil {
+		t.storeErrs.WithLabelValues(opWrite).Inc()
 		t.log.Warn("presence: goodbye failed; this node's shares expire within the TTL", "err", err, "ttl", t.opts.TTL)
 	}
 }
@@ -345,6 +354,7 @@ func (t *Tracker) write(slot int) {
 	for _, p := range joins {
 		tp, err := t.opts.Store.TopicPresence(ctx, p.topic)
 		if err != nil {
+			t.storeErrs.WithLabelValues(opRead).Inc()
 			t.log.Warn("presence: read before join", "topic", p.topic, "err", err)
 			continue
 		}
@@ -354,6 +364,7 @@ func (t *Tracker) write(slot int) {
 	}
 	if len(u.Topics) > 0 || len(u.Users) > 0 {
 		if err := t.opts.Store.UpdatePresence(ctx, t.opts.Node, u, t.opts.TTL); err != nil {
+			t.storeErrs.WithLabelValues(opWrite).Inc()
 			t.log.Warn("presence: write failed; retrying at the next heartbeat", "err", err)
 			t.mu.Lock()
 			for name := range u.Topics {
@@ -368,6 +379,7 @@ func (t *Tracker) write(slot int) {
 	for _, p := range leaves {
 		tp, err := t.opts.Store.TopicPresence(ctx, p.topic)
 		if err != nil {
+			t.storeErrs.WithLabelValues(opRead).Inc()
 			t.log.Warn("presence: read after leave", "topic", p.topic, "err", err)
 			continue
 		}

@@ -48,6 +48,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	if r.Header.Get("Herald-Probe") != "" {
+		// herald probe (package probe) asks which HTTP version the last proxy spoke to us.
+		w.Header().Set("Herald-Request-Proto", r.Proto)
+	}
 	if s.detachable(r) && s.serveDetached(w, c, release) {
 		release = func() {}
 		return

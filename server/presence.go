@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/hub"
 	"github.com/heraldpush/herald/presence"
@@ -76,10 +78,7 @@ func (s *Server) setupPresence(opts Options) error {
 		}
 	}
 	if hooks {
-		wo := webhook.Options{Logger: s.log}
-		if s.met != nil {
-			wo.Registerer = s.met.Registerer()
-		}
+		wo := webhook.Options{Logger: s.log, Registerer: s.registerer()}
 		s.pres.webhooks = webhook.New(wo)
 	}
 	if pe, ok := s.engine.(herald.PresenceEngine); ok {
@@ -90,8 +89,9 @@ func (s *Server) setupPresence(opts Options) error {
 			Events: func(t herald.Topic) bool {
 				return s.cfg.Namespaces[t.Namespace()].PresenceEvents
 			},
-			Publish: s.engine.Publish,
-			Logger:  s.log,
+			Publish:    s.engine.Publish,
+			Logger:     s.log,
+			Registerer: s.registerer(),
 		})
 		if err != nil {
 			return fmt.Errorf("presence: %w", err)
@@ -280,4 +280,13 @@ func (s *Server) presenceError(w http.ResponseWriter, err error) {
 	}
 	s.log.Warn("presence read failed", "err", err)
 	writeError(w, status, code, err.Error())
+}
+
+// registerer is the metrics registry for presence and webhook collectors; nil without
+// Options.Metrics.
+func (s *Server) registerer() prometheus.Registerer {
+	if s.met == nil {
+		return nil
+	}
+	return s.met.Registerer()
 }

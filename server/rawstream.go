@@ -11,9 +11,10 @@ import (
 // detachable reports whether a stream request may leave net/http for the hub's writer pool:
 // a plain (not TLS) HTTP/1.1 GET, with Config.NoHijack unset, where the pool runs (Linux).
 // HTTP/2 streams share their connection and TLS needs its own writer, so both stay on the
-// handler goroutine.
+// handler goroutine. An HTTP/1.0 request (nginx's default proxy_http_version) stays there
+// too: the pool frames the body in chunks, which HTTP/1.0 does not have.
 func (s *Server) detachable(r *http.Request) bool {
-	return !s.cfg.NoHijack && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet &&
+	return !s.cfg.NoHijack && r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.TLS == nil && r.Method == http.MethodGet &&
 		s.hub.CanDetach()
 }
 

@@ -139,6 +139,9 @@ func (s *Server) Drain(ctx context.Context) {
 	s.mu.Lock()
 	s.draining = true
 	s.mu.Unlock()
+	if s.met != nil {
+		s.met.SetDraining(true)
+	}
 	s.hub.Drain(ctx, s.cfg.Drain)
 }
 

@@ -1,5 +1,5 @@
 // Command herald is the Herald push gateway: it serves Server-Sent Events streams, accepts
-// publishes over HTTP, and ships the tools around it (publish, subscribe, token, bench).
+// publishes over HTTP, and ships the tools around it (publish, subscribe, token, bench, probe).
 //
 // Usage:
 //
@@ -8,6 +8,7 @@
 //	herald subscribe [flags]   print a topic's events as JSON lines, resuming on reconnect
 //	herald token     [flags]   mint a JWT for tests and scripts
 //	herald bench     [flags]   load-test a Herald cluster
+//	herald probe URL [flags]   diagnose the proxy path in front of Herald
 //
 // Run "herald COMMAND -h" for a command's flags.
 package main
@@ -34,12 +35,13 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		// Each subcommand lives in its own file: serve.go, publish.go, subscribe.go, token.go, bench.go.
+		// Each subcommand lives in its own file: serve.go, publish.go, subscribe.go, token.go, bench.go, probe.go.
 		"serve":     {"run the gateway (memory engine on 127.0.0.1:8080 by default)", runServe},
 		"publish":   publishCommand(),
 		"subscribe": subscribeCommand(),
 		"token":     {summary: "mint a JWT for tests and scripts", run: runToken},
 		"bench":     benchCommand(),
+		"probe":     probeCommand(),
 	}
 }
 
@@ -91,7 +93,7 @@ func (e usageError) Unwrap() error { return e.error }
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "Herald — a real-time push gateway (Server-Sent Events)")
 	fmt.Fprintln(w, "\nUsage: herald COMMAND [flags]\n\nCommands:")
-	for _, name := range []string{"serve", "publish", "subscribe", "token", "bench"} {
+	for _, name := range []string{"serve", "publish", "subscribe", "token", "bench", "probe"} {
 		if c, ok := cmds[name]; ok {
 			fmt.Fprintf(w, "  %-10s %s\n", name, c.summary)
 		}

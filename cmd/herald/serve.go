@@ -71,7 +71,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest publish request body in bytes")
 	fs.IntVar(&c.MaxTopics, "max-topics", server.DefaultMaxTopics, "most topics in one stream")
 	fs.BoolVar(&c.NoHijack, "no-hijack", false, "serve every stream from its HTTP handler goroutine (default: plain HTTP/1.1 streams on Linux are driven by a small writer pool)")
-	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060; keep it private)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles and a copy of /metrics (up through a drain) on this address (e.g. 127.0.0.1:6060; keep it private)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	addSecurityFlags(fs, c) // serve_auth.go
@@ -95,17 +95,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
+	met := metrics.New(metrics.Options{Version: version})
 	if cfg.DebugAddr != "" {
-		if err := serveDebug(ctx, cfg.DebugAddr, logger); err != nil {
+		closeDebug, err := serveDebug(cfg.DebugAddr, met, logger)
+		if err != nil {
 			return err
 		}
+		defer closeDebug() // after the drain: the debug address shows herald_draining throughout
 	}
 	engine, err := newEngine(ctx, &cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer engine.Close()
-	met := metrics.New(metrics.Options{Version: version})
 	srv, err := server.New(cfg.Config, engine, server.Options{Logger: logger, EngineName: cfg.Engine, Metrics: met})
 	if err != nil {
 		return usageError{err}
@@ -186,11 +188,13 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 }
 
-// serveDebug serves net/http/pprof on addr until ctx ends.
-func serveDebug(ctx context.Context, addr string, logger *slog.Logger) error {
+// serveDebug serves net/http/pprof and a second copy of /metrics on addr until the returned
+// function is called. It stays open while the node drains, when the main listener is
+// already closed, so a scrape of it sees herald_draining.
+func serveDebug(addr string, met *metrics.Metrics, logger *slog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("debug-addr: %w", err)
+		return nil, fmt.Errorf("debug-addr: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -198,9 +202,9 @@ func serveDebug(ctx context.Context, addr string, logger *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/metrics", met.Handler())
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
-	go func() { <-ctx.Done(); hs.Close() }()
-	logger.Info("pprof profiles", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
-	return nil
+	logger.Info("pprof profiles and metrics", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { hs.Close() }, nil
 }
