@@ -1,0 +1,444 @@
+package js_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/browsertest"
+	"github.com/heraldpush/herald/metrics"
+	"github.com/heraldpush/herald/server"
+	"github.com/heraldpush/herald/web"
+)
+
+// These tests load herald.js, as Herald serves it at /herald.js, into Debian's headless
+// Chromium: the tabs of one origin talk to a real Herald node (server.New over the memory
+// engine, with the web pages mounted) on a loopback port. The test page (testdata/page.html)
+// records what each subscription receives.
+
+// node is a Herald node behind one httptest server, with the test page at /t and, when a JWT
+// key is set, a token endpoint at /token.
+type node struct {
+	URL string
+	eng *memory.Engine
+
+	mu        sync.Mutex
+	published map[herald.Topic][]string // data published per topic, in order
+
+	streams atomic.Int32 // GET /v1/events requests
+	denied  atomic.Int32 // of those, answered 401 or 403
+	ended   atomic.Int32 // of those, answered 204
+	mints   atomic.Int32 // tokens handed out by /token
+}
+
+// tokenLife is the lifetime of the tokens /token mints.
+const tokenLife = 5 * time.Second
+
+func startNode(t *testing.T, jwtKey string) *node {
+	t.Helper()
+	page, err := os.ReadFile("testdata/page.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := server.Config{Retry: 200 * time.Millisecond, Drain: 100 * time.Millisecond}
+	if jwtKey != "" {
+		cfg.Auth = server.AuthConfig{JWTKey: jwtKey, JWTLeeway: -1} // a stream ends exactly at exp
+	}
+	eng := memory.New(memory.Options{})
+	srv, err := server.New(cfg, eng, server.Options{Logger: log, EngineName: "memory", Metrics: metrics.New(metrics.Options{})})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatalf("server Start: %v", err)
+	}
+	pages := web.New(web.Options{Publish: eng.Publish, Logger: log})
+	srv.Handle("/", pages)
+	n := &node{eng: eng, published: map[herald.Topic][]string{}}
+	next := srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/t":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write(page)
+		case "/token":
+			now := time.Now()
+			tok, err := auth.Mint([]byte(jwtKey), "HS256", auth.Claims{
+				RegisteredClaims: jwt.RegisteredClaims{Subject: "u1", IssuedAt: jwt.NewNumericDate(now),
+					ExpiresAt: jwt.NewNumericDate(now.Add(tokenLife))},
+				Herald: auth.HeraldClaims{Subscribe: []string{"feed:*"}},
+			})
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			n.mints.Add(1)
+			_, _ = io.WriteString(w, tok)
+		case "/v1/events":
+			n.streams.Add(1)
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r)
+			switch sw.code {
+			case http.StatusUnauthorized, http.StatusForbidden:
+				n.denied.Add(1)
+			case http.StatusNoContent:
+				n.ended.Add(1)
+			}
+		default:
+			next.ServeHTTP(w, r)
+		}
+	}))
+	n.URL = ts.URL
+	t.Cleanup(func() {
+		_ = pages.Close()
+		srv.Close()
+		ts.CloseClientConnections()
+		ts.Close()
+		_ = eng.Close()
+	})
+	return n
+}
+
+// statusWriter records the status a handler wrote; Unwrap lets the server still hijack the
+// connection for a detached stream.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// publish publishes one event per topic in order through the engine, as any publisher would.
+func (n *node) publish(t *testing.T, final bool, topics ...herald.Topic) {
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, tp := range topics {
+		data := fmt.Sprintf("%s#%d", tp, len(n.published[tp])+1)
+		if _, err := n.eng.Publish(context.Background(), []herald.Message{{Topic: tp, Data: []byte(data), Final: final}}); err != nil {
+			t.Errorf("publish %s: %v", tp, err)
+			return
+		}
+		n.published[tp] = append(n.published[tp], data)
+	}
+}
+
+// want is what a subscription of topics must have received: every event of its topics, in
+// each topic's order, as the page records them ("topic data").
+func (n *node) want(topics ...herald.Topic) map[herald.Topic][]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w := map[herald.Topic][]string{}
+	for _, tp := range topics {
+		for _, d := range n.published[tp] {
+			w[tp] = append(w[tp], string(tp)+" "+d)
+		}
+	}
+	return w
+}
+
+// metric reads one unlabelled sample from /metrics.
+func (n *node) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	res, err := http.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("metric %s not in /metrics", name)
+	return 0
+}
+
+// tab is one page of the test origin in the browser.
+type tab struct {
+	name  string
+	ctx   context.Context
+	close context.CancelFunc
+	subs  map[string][]herald.Topic // subscription name → topics
+}
+
+func openTab(t *testing.T, b *browsertest.Browser, url, name string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.Ctx)
+	t.Cleanup(cancel)
+	// The first action creates the tab, which lives as long as that call's context.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open %s: %v", name, err)
+	}
+	tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer tcancel()
+	if err := chromedp.Do(tctx, chromedp.Navigate(url), chromedp.Poll[chromedp.Void](`window.T && T.ready`)); err != nil {
+		t.Fatalf("open %s: %v", name, err)
+	}
+	return &tab{name: name, ctx: ctx, close: cancel, subs: map[string][]herald.Topic{}}
+}
+
+// eval evaluates expr in the tab and decodes its value into out (nil to ignore it).
+func (tb *tab) eval(t *testing.T, expr string, out any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](expr))
+	if err != nil {
+		t.Fatalf("%s: eval %q: %v", tb.name, expr, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s: decode %s: %v", tb.name, raw, err)
+		}
+	}
+}
+
+func (tb *tab) subscribe(t *testing.T, name string, topics ...herald.Topic) {
+	t.Helper()
+	js, _ := json.Marshal(topics)
+	tb.eval(t, fmt.Sprintf("T.subscribe(%q, %s)", name, js), nil)
+	tb.subs[name] = topics
+}
+
+// check compares what each subscription of the tab received with what was published: ok
+// when complete, an error when something is doubled, out of order or foreign.
+func (tb *tab) check(t *testing.T, n *node) (ok bool, err error) {
+	t.Helper()
+	var got map[string][]string
+	tb.eval(t, "T.got", &got)
+	ok = true
+	for name, topics := range tb.subs {
+		want := n.want(topics...)
+		per := map[herald.Topic][]string{}
+		for _, e := range got[name] {
+			tp, _, _ := strings.Cut(e, " ")
+			if !slices.Contains(topics, herald.Topic(tp)) {
+				return false, fmt.Errorf("%s/%s got %q, not of its topics %v", tb.name, name, e, topics)
+			}
+			per[herald.Topic(tp)] = append(per[herald.Topic(tp)], e)
+		}
+		for _, tp := range topics {
+			g, w := per[tp], want[tp]
+			if len(g) > len(w) || !slices.Equal(g, w[:len(g)]) {
+				return false, fmt.Errorf("%s/%s topic %s: got %v, want (a prefix of) %v", tb.name, name, tp, g, w)
+			}
+			if len(g) < len(w) {
+				ok = false
+			}
+		}
+	}
+	return ok, nil
+}
+
+// waitFor polls cond every 50 ms until it reports true, failing the test after timeout.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitDelivered waits until every open tab has received everything published to its topics,
+// exactly once and in order.
+func waitDelivered(t *testing.T, n *node, tabs []*tab) {
+	t.Helper()
+	waitFor(t, "every tab receives its topics' events", 15*time.Second, func() (bool, error) {
+		for _, tb := range tabs {
+			if ok, err := tb.check(t, n); !ok || err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+}
+
+func waitConnections(t *testing.T, n *node, want float64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("herald_connections reads %v", want), 10*time.Second, func() (bool, error) {
+		return n.metric(t, "herald_connections") == want, nil
+	})
+}
+
+// TestSharedStream opens five tabs of one origin with overlapping topics, in both sharing
+// modes: a SharedWorker, and Web Locks + BroadcastChannel with SharedWorker removed from the
+// page. The node must see one stream; every tab gets every event of its topics once, in
+// order, also while the first (leading) tab closes mid-stream and when a tab adds a topic.
+func TestSharedStream(t *testing.T) {
+	for _, tc := range []struct{ mode, query string }{
+		{"worker", ""},
+		{"locks", "?nosw"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			n := startNode(t, "")
+			b := browsertest.Start(t)
+			sets := [][]herald.Topic{{"a", "b"}, {"b", "c"}, {"a", "c"}, {"a"}, {"a", "b", "c"}}
+			var tabs []*tab
+			for i, topics := range sets {
+				tb := openTab(t, b, n.URL+"/t"+tc.query, fmt.Sprintf("tab%d", i))
+				var mode string
+				tb.eval(t, "T.start()", &mode)
+				if mode != tc.mode {
+					t.Fatalf("%s: sharing mode %q, want %q", tb.name, mode, tc.mode)
+				}
+				tb.subscribe(t, "s", topics...)
+				tabs = append(tabs, tb)
+			}
+			// Events published right away reach the tabs too: a topic new to the stream
+			// starts at "-0", the beginning of its retained history.
+			for range 10 {
+				n.publish(t, false, "a", "b", "c")
+			}
+			waitDelivered(t, n, tabs)
+			waitConnections(t, n, 1)
+			for _, tb := range tabs {
+				var status string
+				tb.eval(t, "T.status", &status)
+				if status != "live" {
+					t.Errorf("%s: status %q, want live", tb.name, status)
+				}
+			}
+			opened := n.metric(t, "herald_connections_total")
+			t.Logf("%s: 5 tabs, 30 events each of 3 topics delivered; herald_connections=1; streams opened so far: %v", tc.mode, opened)
+
+			// The first tab (the worker's creator, or the elected leader) closes while a
+			// publisher keeps going.
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := range 40 {
+					n.publish(t, false, "a", "b", "c")
+					if i == 10 {
+						tabs[0].close()
+					}
+					time.Sleep(15 * time.Millisecond)
+				}
+			}()
+			<-done
+			tabs = tabs[1:]
+			waitDelivered(t, n, tabs)
+			waitConnections(t, n, 1)
+			after := n.metric(t, "herald_connections_total")
+			t.Logf("%s: first tab closed mid-stream: 120 more events delivered once, in order; streams opened meanwhile: %v", tc.mode, after-opened)
+			if tc.mode == "locks" && after == opened {
+				t.Errorf("locks: no new stream after the leader closed (herald_connections_total stayed %v)", after)
+			}
+
+			// tab3 (topic a only) adds topic d; the others must not see d.
+			tabs[2].subscribe(t, "d", "d")
+			for range 10 {
+				n.publish(t, false, "d", "a")
+			}
+			waitDelivered(t, n, tabs)
+			waitConnections(t, n, 1)
+			for _, tb := range tabs {
+				var resets, errs []string
+				tb.eval(t, "T.resets", &resets)
+				tb.eval(t, "T.errors", &errs)
+				if len(resets)+len(errs) > 0 {
+					t.Errorf("%s: resets %v, errors %v", tb.name, resets, errs)
+				}
+			}
+		})
+	}
+}
+
+// TestTokenRenewal streams for 20 s with tokens that live 5 s, the server ending a stream at
+// its token's exp: the library must fetch a new token before each expiry and reopen with the
+// cursor, so that no event is lost and no request is refused.
+func TestTokenRenewal(t *testing.T) {
+	n := startNode(t, "a-test-signing-key-of-32-bytes!!")
+	b := browsertest.Start(t)
+	tb := openTab(t, b, n.URL+"/t", "tab")
+	tb.eval(t, `T.start({tokenURL: '/token'})`, nil)
+	tb.subscribe(t, "s", "feed:1")
+	waitConnections(t, n, 1)
+	start := time.Now()
+	for time.Since(start) < 20*time.Second {
+		n.publish(t, false, "feed:1")
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitDelivered(t, n, []*tab{tb})
+	var statuses []string
+	tb.eval(t, "T.statuses", &statuses)
+	mints, streams := n.mints.Load(), n.streams.Load()
+	t.Logf("20 s stream, %d events delivered once in order; tokens minted %d, stream requests %d, refused %d, statuses %v",
+		len(n.want("feed:1")["feed:1"]), mints, streams, n.denied.Load(), statuses)
+	if mints < 4 {
+		t.Errorf("tokens minted: %d, want at least 4 (the first and three renewals)", mints)
+	}
+	if d := n.denied.Load(); d != 0 {
+		t.Errorf("%d stream requests refused: a token expired before it was renewed", d)
+	}
+	if slices.Contains(statuses, "reconnecting") {
+		t.Errorf("statuses %v: the stream dropped instead of being renewed", statuses)
+	}
+}
+
+// TestFinalEndsSubscription publishes a task's events and its final event: the subscription
+// ends (onEnd, status "ended") after one request answered 204, and nothing reconnects.
+func TestFinalEndsSubscription(t *testing.T) {
+	n := startNode(t, "")
+	b := browsertest.Start(t)
+	tb := openTab(t, b, n.URL+"/t", "tab")
+	tb.eval(t, `T.start()`, nil)
+	tb.subscribe(t, "task", "scan:42")
+	waitConnections(t, n, 1)
+	n.publish(t, false, "scan:42", "scan:42")
+	n.publish(t, true, "scan:42")
+	waitDelivered(t, n, []*tab{tb})
+	waitFor(t, "onEnd and status ended", 10*time.Second, func() (bool, error) {
+		var st struct {
+			Ends   []string `json:"ends"`
+			Status string   `json:"status"`
+		}
+		tb.eval(t, `({ends: T.ends, status: T.status})`, &st)
+		return slices.Equal(st.Ends, []string{"task"}) && st.Status == "ended", nil
+	})
+	waitConnections(t, n, 0)
+	streams := n.streams.Load()
+	// The server's retry is 200 ms: a library that reconnected would do so within a second.
+	time.Sleep(time.Second)
+	if got := n.streams.Load(); got != streams || streams != 2 || n.ended.Load() != 1 {
+		t.Errorf("stream requests: %d at the end, %d a second later, answered 204: %d; want 2 (the stream, then one 204) and no more",
+			streams, got, n.ended.Load())
+	}
+	t.Logf("final event: onEnd fired, status ended, %d stream requests (the last answered 204), none after", streams)
+}
