@@ -61,15 +61,15 @@ export function jwtClaims(token) {
 }
 
 /**
- * Milliseconds from now until a token should be renewed: three quarters of its lifetime
- * (exp − iat, so a skewed browser clock does not matter), at least one second before exp;
- * -1 for a token without exp.
+ * Milliseconds from now until a token should be renewed: its lifetime (exp − iat, so a skewed
+ * browser clock does not matter) less a margin of a third of it, at least 1 s and at most
+ * 5 min; -1 for a token without exp.
  */
 export function renewDelay(token, now = Date.now()) {
   const c = jwtClaims(token)
   if (!c || typeof c.exp != 'number') return -1
   const life = (typeof c.iat == 'number' ? c.exp - c.iat : c.exp - now / 1e3) * 1e3
-  return Math.max(0, Math.min(life * 0.75, life - 1000))
+  return Math.max(0, Math.round(life - Math.max(1000, Math.min(life / 3, 300000))))
 }
 
 /** Full-jitter back-off: a random delay in [0, min(cap, base·2^attempt)). */
@@ -120,7 +120,7 @@ const sleep = (ms, signal) => new Promise(r => {
  */
 export class Hub {
   constructor(url, getToken, pos = new Map(), ended = new Map()) {
-    Object.assign(this, { url, getToken, pos, ended, clients: new Map(), topics: [], status: 'connecting', retry: 1000 })
+    Object.assign(this, { url, getToken, pos, ended, clients: new Map(), topics: [], watch: new Set(), probes: new Map(), status: 'connecting', retry: 1000 })
   }
 
   // handle applies a client's message: {t: 'sub', s, topics}, {t: 'unsub', s} or {t: 'bye'}.
@@ -133,7 +133,7 @@ export class Hub {
     }
     if (m.t === 'sub') {
       const done = m.topics.filter(t => this.ended.has(t))
-      c.subs.set(m.s, m.topics.filter(t => !this.ended.has(t)))
+      c.subs.set(m.s, { ts: m.topics.filter(t => !this.ended.has(t)), e: m.e })
       send({ t: 'status', v: this.status })
       if (done.length) send({ t: 'end', topics: done })
     } else if (m.t === 'unsub') c.subs.delete(m.s)
@@ -148,7 +148,9 @@ export class Hub {
     clearTimeout(this.upd)
     this.upd = setTimeout(() => {
       const u = new Set()
-      for (const c of this.clients.values()) for (const ts of c.subs.values()) ts.forEach(t => u.add(t))
+      this.watch = new Set()
+      for (const c of this.clients.values())
+        for (const { ts, e } of c.subs.values()) ts.forEach(t => { u.add(t); if (e) this.watch.add(t) })
       const topics = [...u].sort()
       if (topics.join('\n') === this.topics.join('\n')) return
       this.topics = topics
@@ -163,10 +165,34 @@ export class Hub {
 
   close() { this.clients.clear(); this.topics = []; this.restart() }
 
+  // finish ends topics for good: their subscriptions are told, and the stream goes on
+  // without them.
+  finish(ts) {
+    ts.forEach(t => this.ended.set(t, this.pos.get(t)))
+    this.emit({ t: 'end', topics: ts }, ts)
+    for (const c of this.clients.values())
+      for (const x of c.subs.values()) x.ts = x.ts.filter(t => !this.ended.has(t))
+    this.update()
+  }
+
+  // probe asks, once a topic of a multi-topic stream has been quiet for a second, whether it
+  // ended: the server ends a stream only when all its topics did, so a final event of one
+  // topic is invisible in the stream. A HEAD with the topic's position answers 204 if so.
+  probe(t) {
+    clearTimeout(this.probes.get(t))
+    this.probes.set(t, setTimeout(async () => {
+      const u = new URL(this.url), p = this.pos.get(t), tok = await this.token().catch(() => null)
+      u.searchParams.set('topic', t)
+      u.searchParams.set('lastEventID', p)
+      const r = await fetch(u, { method: 'HEAD', cache: 'no-store', credentials: 'same-origin', headers: tok ? { Authorization: 'Bearer ' + tok } : {} }).catch(() => null)
+      if (r?.status === 204 && this.pos.get(t) === p && this.topics.includes(t)) this.finish([t])
+    }, 1000))
+  }
+
   emit(m, topics) {
     const sends = new Set()
     for (const c of this.clients.values())
-      for (const ts of c.subs.values()) if (ts.some(t => topics.includes(t))) sends.add(c.send)
+      for (const { ts } of c.subs.values()) if (ts.some(t => topics.includes(t))) sends.add(c.send)
     sends.forEach(s => s(m))
   }
 
@@ -202,12 +228,8 @@ export class Hub {
           headers: tok ? { Authorization: 'Bearer ' + tok, Accept: 'text/event-stream' } : { Accept: 'text/event-stream' },
         })
         if (res.status === 204) {
-          topics.forEach(t => this.ended.set(t, this.pos.get(t)))
           this.setStatus('ended')
-          this.emit({ t: 'end', topics }, topics)
-          for (const c of this.clients.values())
-            for (const [s, ts] of c.subs) c.subs.set(s, ts.filter(t => !this.ended.has(t)))
-          this.topics = []
+          this.finish(topics)
           return
         }
         if (res.status === 401 || res.status === 403) {
@@ -267,6 +289,7 @@ export class Hub {
         this.emit({ t: 'reset', topics: ts, reason: r.reason, cursor: b.id, pos }, ts)
       } else if (changed.length === 1) {
         this.emit({ t: 'ev', topic: changed[0], event: b.event, data: b.data, id: pos[changed[0]], cursor: b.id }, changed)
+        if (topics.length > 1 && this.watch.has(changed[0])) this.probe(changed[0])
       }
     }, ms => { this.retry = ms })
     for (;;) {
@@ -338,7 +361,7 @@ export function herald(opts = {}) {
     // Followers post their subscriptions on the channel; the leader's hub broadcasts events.
     const bc = new BC('herald ' + url)
     const send = m => { bc.postMessage(m); receive(m) }
-    const state = () => { for (const [s, x] of subs) bc.postMessage({ from: tab, t: 'sub', s, topics: x.topics }) }
+    const state = () => { for (const [s, x] of subs) bc.postMessage({ from: tab, t: 'sub', s, topics: x.topics, e: !!x.o.onEnd }) }
     bc.onmessage = ({ data: m }) => {
       if (m.from) hub?.handle(m.from, m, send)
       else if (m.t === 'who') state()
@@ -347,7 +370,7 @@ export function herald(opts = {}) {
     post = m => hub ? hub.handle(tab, m, send) : bc.postMessage({ ...m, from: tab })
     L.request('herald-leader ' + url, () => {
       hub = new Hub(url, tokenFn, new Map(pos), new Map(ended))
-      for (const [s, x] of subs) hub.handle(tab, { t: 'sub', s, topics: x.topics }, send)
+      for (const [s, x] of subs) hub.handle(tab, { t: 'sub', s, topics: x.topics, e: !!x.o.onEnd }, send)
       bc.postMessage({ t: 'who' })
       return new Promise(r => { resign = r })
     })
@@ -374,7 +397,7 @@ export function herald(opts = {}) {
         },
         end() { if (open) { close(); o.onEnd?.() } },
       })
-      held.then(() => open && post({ t: 'sub', s, topics }))
+      held.then(() => open && post({ t: 'sub', s, topics, e: !!o.onEnd }))
       return {
         topics,
         on(name, f) {

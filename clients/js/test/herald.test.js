@@ -61,17 +61,18 @@ test('jwtClaims reads the payload without verifying', () => {
   }
 })
 
-test('renewDelay renews at three quarters of the lifetime, at least 1 s before exp', () => {
+test('renewDelay renews a third of the lifetime before exp, 1 s to 5 min ahead', () => {
   const cases = [
-    [{ iat: 1000, exp: 1005 }, 3750], // 5 s token
-    [{ iat: 0, exp: 86400 }, 64800000], // a day
-    [{ iat: 10, exp: 12 }, 1000], // 2 s: 1 s before exp
+    [{ iat: 1000, exp: 1005 }, 3333], // 5 s token
+    [{ iat: 0, exp: 3600 }, 3300000], // an hour: 5 min ahead
+    [{ iat: 0, exp: 86400 }, 86100000], // a day: 5 min ahead
+    [{ iat: 10, exp: 12 }, 1000], // 2 s: 1 s ahead
     [{ iat: 10, exp: 10.5 }, 0], // shorter than a second: at once
     [{ sub: 'x' }, -1], // no exp: never
   ]
   for (const [claims, want] of cases) assert.equal(renewDelay(jwt(claims)), want, JSON.stringify(claims))
   // Without iat the lifetime is counted from now.
-  assert.equal(renewDelay(jwt({ exp: 100 }), 96000), 3000)
+  assert.equal(renewDelay(jwt({ exp: 100 }), 94000), 4000)
   assert.equal(renewDelay('not a jwt'), -1)
 })
 
@@ -115,7 +116,7 @@ test('sseParser follows the WHATWG rules, across any chunking', () => {
 async function readAs(topics, body, known = new Map()) {
   const hub = new Hub('http://x/v1/events', async () => null, known)
   const out = []
-  hub.clients.set('c', { send: m => out.push(m), subs: new Map([['s', topics]]) })
+  hub.clients.set('c', { send: m => out.push(m), subs: new Map([['s', { ts: topics }]]) })
   const clean = await hub.read(new Response(body), topics, new AbortController().signal, () => {})
   return { out, clean, pos: hub.pos }
 }
