@@ -47,6 +47,7 @@ type node struct {
 	denied  atomic.Int32 // of those, answered 401 or 403
 	ended   atomic.Int32 // of those, answered 204
 	mints   atomic.Int32 // tokens handed out by /token
+	badKeys atomic.Int32 // the first badKeys tokens are signed with a key the node does not know
 	probes  atomic.Int32 // HEAD /v1/events requests (has a topic ended?)
 }
 
@@ -83,7 +84,11 @@ func startNode(t *testing.T, jwtKey string) *node {
 			_, _ = w.Write(page)
 		case "/token":
 			now := time.Now()
-			tok, err := auth.Mint([]byte(jwtKey), "HS256", auth.Claims{
+			key := jwtKey
+			if n.mints.Load() < n.badKeys.Load() {
+				key = "some-other-signing-key-32-bytes!"
+			}
+			tok, err := auth.Mint([]byte(key), "HS256", auth.Claims{
 				RegisteredClaims: jwt.RegisteredClaims{Subject: "u1", IssuedAt: jwt.NewNumericDate(now),
 					ExpiresAt: jwt.NewNumericDate(now.Add(tokenLife))},
 				Herald: auth.HeraldClaims{Subscribe: []string{"feed:*"}},
@@ -320,15 +325,20 @@ func waitConnections(t *testing.T, n *node, want float64) {
 	})
 }
 
-// TestSharedStream opens five tabs of one origin with overlapping topics, in both sharing
-// modes: a SharedWorker, and Web Locks + BroadcastChannel with SharedWorker removed from the
-// page. The node must see one stream; every tab gets every event of its topics once, in
-// order, also while the first (leading) tab closes mid-stream and when a tab adds a topic.
+// TestSharedStream opens five tabs of one origin with overlapping topics, in each sharing
+// mode the library picks by itself: a SharedWorker; Web Locks + BroadcastChannel when the page
+// has no SharedWorker; a stream per tab when it has neither. Shared, the node must see one
+// stream. Every tab gets every event of its topics once, in order, also while the first
+// (leading) tab closes mid-stream and when a tab adds a topic.
 func TestSharedStream(t *testing.T) {
 	t.Parallel() // the three browser tests take ~25 s together instead of ~45 s
-	for _, tc := range []struct{ mode, query string }{
-		{"worker", ""},
-		{"locks", "?nosw"},
+	for _, tc := range []struct {
+		mode, query string
+		shared      bool // one stream for all tabs; else one per tab
+	}{
+		{"worker", "", true},
+		{"locks", "?nosw", true},
+		{"tab", "?nosw&nolocks", false},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			n := startNode(t, "")
@@ -360,10 +370,16 @@ func TestSharedStream(t *testing.T) {
 			for range 10 {
 				n.publish(t, false, "a", "b", "c")
 			}
+			conns := func() float64 {
+				if tc.shared {
+					return 1
+				}
+				return float64(len(tabs))
+			}
 			waitDelivered(t, n, tabs)
-			waitConnections(t, n, 1)
+			waitConnections(t, n, conns())
 			opened := n.metric(t, "herald_connections_total")
-			t.Logf("%s: 5 tabs, 30 events each of 3 topics delivered; herald_connections=1; streams opened so far: %v", tc.mode, opened)
+			t.Logf("%s: 5 tabs, 30 events each of 3 topics delivered; herald_connections=%v; streams opened so far: %v", tc.mode, conns(), opened)
 
 			// The first tab (the worker's creator, or the elected leader) closes while a
 			// publisher keeps going.
@@ -381,7 +397,7 @@ func TestSharedStream(t *testing.T) {
 			<-done
 			tabs = tabs[1:]
 			waitDelivered(t, n, tabs)
-			waitConnections(t, n, 1)
+			waitConnections(t, n, conns())
 			after := n.metric(t, "herald_connections_total")
 			t.Logf("%s: first tab closed mid-stream: 120 more events delivered once, in order; streams opened meanwhile: %v", tc.mode, after-opened)
 			if tc.mode == "locks" && after == opened {
@@ -394,7 +410,7 @@ func TestSharedStream(t *testing.T) {
 				n.publish(t, false, "d", "a")
 			}
 			waitDelivered(t, n, tabs)
-			waitConnections(t, n, 1)
+			waitConnections(t, n, conns())
 			for _, tb := range tabs {
 				var resets, errs []string
 				tb.eval(t, "T.resets", &resets)
@@ -494,4 +510,54 @@ func TestFinalEndsSubscription(t *testing.T) {
 			streams, got, ended)
 	}
 	t.Logf("last topic's final event: onEnd fired, status ended, %d stream requests in all, the last answered 204, none after", streams)
+}
+
+// TestTokenRefused: a 401 makes the library call the token function once more; a good token
+// then opens the stream, a second refusal is reported (onError, status "ended") and not
+// retried.
+func TestTokenRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		bad     int32
+		refused int32
+		wantErr bool
+	}{
+		{"renewed token accepted", 1, 1, false},
+		{"refused twice", 100, 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := startNode(t, "a-test-signing-key-of-32-bytes!!")
+			n.badKeys.Store(tc.bad)
+			b := browsertest.Start(t)
+			tb := openTab(t, b, n.URL+"/t", "tab")
+			tb.eval(t, `T.start({tokenURL: '/token'})`, nil)
+			tb.subscribe(t, "s", "feed:1")
+			var st struct {
+				Status string   `json:"status"`
+				Errors []string `json:"errors"`
+				Tokens int      `json:"tokens"`
+			}
+			waitFor(t, "live or ended", 10*time.Second, func() (bool, error) {
+				tb.eval(t, `({status: T.status, errors: T.errors, tokens: T.tokens})`, &st)
+				return st.Status == "live" || st.Status == "ended", nil
+			})
+			if tc.wantErr {
+				if st.Status != "ended" || len(st.Errors) != 1 || !strings.Contains(st.Errors[0], "401") {
+					t.Errorf("status %q, errors %v; want ended and one 401 error", st.Status, st.Errors)
+				}
+			} else {
+				n.publish(t, false, "feed:1", "feed:1")
+				waitDelivered(t, n, []*tab{tb})
+				if st.Status != "live" || len(st.Errors) != 0 {
+					t.Errorf("status %q, errors %v; want live, none", st.Status, st.Errors)
+				}
+			}
+			if st.Tokens != 2 || n.denied.Load() != tc.refused || n.streams.Load() != 2 {
+				t.Errorf("token calls %d, requests %d, refused %d; want 2, 2, %d", st.Tokens, n.streams.Load(), n.denied.Load(), tc.refused)
+			}
+			t.Logf("%s: token function called %d times, %d of %d requests refused, status %s, errors %v",
+				tc.name, st.Tokens, n.denied.Load(), n.streams.Load(), st.Status, st.Errors)
+		})
+	}
 }

@@ -254,6 +254,7 @@ export class Hub {
       } catch (e) {
         if (sig.aborted) return
         if (e && e.fatal) {
+          this.topics = []
           this.setStatus('ended')
           this.emit({ t: 'err', status: e.status, message: e.message, topics }, topics)
           return
@@ -327,7 +328,7 @@ export function herald(opts = {}) {
   // could take over the stream from there.
   const receive = m => {
     if (m.t === 'status') {
-      if (m.v !== status.value) watchers.forEach(f => f(status.value = m.v))
+      if (m.v !== status.value) { status.value = m.v; watchers.forEach(f => f(m.v)) }
     } else if (m.t === 'tok?') {
       tokenFn().catch(() => null).then(v => post({ t: 'tok', n: m.n, v }))
     } else if (m.t === 'ev') {
@@ -352,16 +353,27 @@ export function herald(opts = {}) {
   // held resolves once this tab holds its liveness lock (see Hub.handle).
   const held = L ? new Promise(r => L.request('herald-tab:' + tab, () => (r(), never()))) : Promise.resolve()
 
-  if (share === 'worker') {
+  const subMsg = (s, x) => ({ t: 'sub', s, topics: x.topics, e: !!x.o.onEnd })
+  const setup = () => share === 'worker' ? worker() : share === 'locks' ? locks() : (hub = new Hub(url, tokenFn), post = m => hub.handle(tab, m, receive))
+  const worker = () => {
     const w = new W(opts.workerURL || import.meta.url, { type: 'module', name: 'herald ' + url })
     w.port.onmessage = e => receive(e.data)
+    // A worker that cannot start (a Content-Security-Policy without worker-src, say): share
+    // without it, and hand over the subscriptions made meanwhile.
+    w.onerror = () => {
+      if (share !== 'worker') return
+      share = L && BC ? 'locks' : 'tab'
+      setup()
+      resubscribe()
+    }
     post = m => w.port.postMessage(m)
     post({ t: 'hi', url, tab })
-  } else if (share === 'locks') {
+  }
+  const locks = () => {
     // Followers post their subscriptions on the channel; the leader's hub broadcasts events.
     const bc = new BC('herald ' + url)
     const send = m => { bc.postMessage(m); receive(m) }
-    const state = () => { for (const [s, x] of subs) bc.postMessage({ from: tab, t: 'sub', s, topics: x.topics, e: !!x.o.onEnd }) }
+    const state = () => { for (const [s, x] of subs) bc.postMessage({ ...subMsg(s, x), from: tab }) }
     bc.onmessage = ({ data: m }) => {
       if (m.from) hub?.handle(m.from, m, send)
       else if (m.t === 'who') state()
@@ -370,18 +382,19 @@ export function herald(opts = {}) {
     post = m => hub ? hub.handle(tab, m, send) : bc.postMessage({ ...m, from: tab })
     L.request('herald-leader ' + url, () => {
       hub = new Hub(url, tokenFn, new Map(pos), new Map(ended))
-      for (const [s, x] of subs) hub.handle(tab, { t: 'sub', s, topics: x.topics, e: !!x.o.onEnd }, send)
+      for (const [s, x] of subs) hub.handle(tab, subMsg(s, x), send)
       bc.postMessage({ t: 'who' })
       return new Promise(r => { resign = r })
     })
-  } else {
-    hub = new Hub(url, tokenFn)
-    post = m => hub.handle(tab, m, receive)
   }
+  const resubscribe = () => held.then(() => { for (const [s, x] of subs) post(subMsg(s, x)) })
+  setup()
+  // A page leaving says goodbye; one coming back from the back/forward cache subscribes again.
   addEventListener('pagehide', () => post({ t: 'bye' }))
+  addEventListener('pageshow', e => e.persisted && resubscribe())
 
   return {
-    mode: share,
+    get mode() { return share },
     status,
     subscribe(topics, o = {}) {
       topics = [...new Set(topics)].sort()
@@ -397,7 +410,7 @@ export function herald(opts = {}) {
         },
         end() { if (open) { close(); o.onEnd?.() } },
       })
-      held.then(() => open && post({ t: 'sub', s, topics, e: !!o.onEnd }))
+      held.then(() => open && post(subMsg(s, subs.get(s))))
       return {
         topics,
         on(name, f) {
