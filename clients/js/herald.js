@@ -109,8 +109,9 @@ export function sseParser(onBlock, onRetry) {
 
 const never = () => new Promise(() => {})
 const sleep = (ms, signal) => new Promise(r => {
-  const t = setTimeout(r, ms)
-  signal.addEventListener('abort', () => { clearTimeout(t); r() })
+  const done = () => { clearTimeout(t); signal.removeEventListener('abort', done); r() }
+  const t = setTimeout(done, ms)
+  signal.addEventListener('abort', done)
 })
 
 /**
@@ -215,7 +216,7 @@ export class Hub {
     this.setStatus(this.status === 'live' ? 'reconnecting' : 'connecting')
     let attempt = 0, authRetry = false, fresh = false
     while (!sig.aborted) {
-      let renew, clean = false
+      let renew, stop, clean = false
       try {
         const tok = await this.token(fresh)
         fresh = false
@@ -246,10 +247,8 @@ export class Hub {
         // Renew the token before it expires, then reopen with it and the current cursor.
         const rctl = new AbortController(), d = tok ? renewDelay(tok) : -1
         if (d >= 0) renew = setTimeout(() => this.token(true).then(() => rctl.abort(), () => {}), d)
-        const stop = () => rctl.abort()
-        sig.addEventListener('abort', stop)
+        sig.addEventListener('abort', stop = () => rctl.abort())
         clean = await this.read(res, topics, rctl.signal, () => { attempt = 0; this.setStatus('live') })
-        sig.removeEventListener('abort', stop)
         if (rctl.signal.aborted && !sig.aborted) continue // renewed: reopen at once
       } catch (e) {
         if (sig.aborted) return
@@ -259,7 +258,10 @@ export class Hub {
           this.emit({ t: 'err', status: e.status, message: e.message, topics }, topics)
           return
         }
-      } finally { clearTimeout(renew) }
+      } finally {
+        clearTimeout(renew)
+        sig.removeEventListener('abort', stop)
+      }
       if (sig.aborted) return
       this.setStatus('reconnecting')
       await sleep(clean ? backoff(0, this.retry) : backoff(++attempt, this.retry), sig)
@@ -356,16 +358,23 @@ export function herald(opts = {}) {
   const subMsg = (s, x) => ({ t: 'sub', s, topics: x.topics, e: !!x.o.onEnd })
   const setup = () => share === 'worker' ? worker() : share === 'locks' ? locks() : (hub = new Hub(url, tokenFn), post = m => hub.handle(tab, m, receive))
   const worker = () => {
-    const w = new W(opts.workerURL || import.meta.url, { type: 'module', name: 'herald ' + url })
-    w.port.onmessage = e => receive(e.data)
-    // A worker that cannot start (a Content-Security-Policy without worker-src, say): share
-    // without it, and hand over the subscriptions made meanwhile.
-    w.onerror = () => {
+    // A worker that cannot start (a script from another origin, a Content-Security-Policy
+    // that refuses it): share without it, and hand over the subscriptions made meanwhile.
+    const fallback = () => {
       if (share !== 'worker') return
       share = L && BC ? 'locks' : 'tab'
       setup()
       resubscribe()
     }
+    let w
+    try {
+      w = new W(opts.workerURL || import.meta.url, { type: 'module', name: 'herald ' + url })
+    } catch {
+      post = () => {}
+      return fallback()
+    }
+    w.onerror = fallback
+    w.port.onmessage = e => receive(e.data)
     post = m => w.port.postMessage(m)
     post({ t: 'hi', url, tab })
   }
