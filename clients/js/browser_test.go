@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,6 +40,7 @@ import (
 type node struct {
 	URL string
 	eng *memory.Engine
+	lis *trackingListener
 
 	mu        sync.Mutex
 	published map[herald.Topic][]string // data published per topic, in order
@@ -54,7 +56,7 @@ type node struct {
 // tokenLife is the lifetime of the tokens /token mints.
 const tokenLife = 5 * time.Second
 
-func startNode(t *testing.T, jwtKey string) *node {
+func startNode(t *testing.T, jwtKey string, mods ...func(*server.Config)) *node {
 	t.Helper()
 	page, err := os.ReadFile("testdata/page.html")
 	if err != nil {
@@ -64,6 +66,9 @@ func startNode(t *testing.T, jwtKey string) *node {
 	cfg := server.Config{Retry: 200 * time.Millisecond, Drain: 100 * time.Millisecond}
 	if jwtKey != "" {
 		cfg.Auth = server.AuthConfig{JWTKey: jwtKey, JWTLeeway: -1} // a stream ends exactly at exp
+	}
+	for _, m := range mods {
+		m(&cfg)
 	}
 	eng := memory.New(memory.Options{})
 	srv, err := server.New(cfg, eng, server.Options{Logger: log, EngineName: "memory", Metrics: metrics.New(metrics.Options{})})
@@ -77,7 +82,7 @@ func startNode(t *testing.T, jwtKey string) *node {
 	srv.Handle("/", pages)
 	n := &node{eng: eng, published: map[herald.Topic][]string{}}
 	next := srv.Handler()
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/t":
 			if r.URL.Query().Has("csp") {
@@ -121,15 +126,47 @@ func startNode(t *testing.T, jwtKey string) *node {
 			next.ServeHTTP(w, r)
 		}
 	}))
+	// Track every accepted socket: live streams are hijacked off net/http, so only the
+	// sockets themselves can be cut.
+	n.lis = &trackingListener{Listener: ts.Listener, conns: map[net.Conn]struct{}{}}
+	ts.Listener = n.lis
+	ts.Start()
 	n.URL = ts.URL
 	t.Cleanup(func() {
 		_ = pages.Close()
 		srv.Close()
-		ts.CloseClientConnections()
+		n.lis.closeAll()
 		ts.Close()
 		_ = eng.Close()
 	})
 	return n
+}
+
+// trackingListener remembers the connections it accepted so that a test can cut them all, as
+// a proxy restart would.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns[c] = struct{}{}
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *trackingListener) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		c.Close()
+	}
+	clear(l.conns)
 }
 
 // statusWriter records the status a handler wrote; Unwrap lets the server still hijack the
@@ -567,5 +604,42 @@ func TestTokenRefused(t *testing.T) {
 			t.Logf("%s: token function called %d times, %d of %d requests refused, status %s, errors %v",
 				tc.name, st.Tokens, n.denied.Load(), n.streams.Load(), st.Status, st.Errors)
 		})
+	}
+}
+
+// TestReconnects runs a shared stream through Herald's max lifetime (streams end every ~0.7 s)
+// and a cut of every connection, as a proxy restart would do, while events keep coming: the
+// library reopens with its cursor each time, and every tab still gets every event once, in
+// order.
+func TestReconnects(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, "", func(c *server.Config) {
+		c.MaxLifetime = 700 * time.Millisecond
+		c.Heartbeat = 200 * time.Millisecond // lifetimes are checked on the heartbeat tick
+	})
+	b := browsertest.Start(t)
+	var tabs []*tab
+	for i, topics := range [][]herald.Topic{{"a", "b"}, {"b"}} {
+		tb := openTab(t, b, n.URL+"/t", fmt.Sprintf("tab%d", i))
+		tb.eval(t, "T.start()", nil)
+		tb.subscribe(t, "s", topics...)
+		tabs = append(tabs, tb)
+	}
+	waitConnections(t, n, 1)
+	opened := n.metric(t, "herald_connections_total")
+	for i := range 100 {
+		n.publish(t, false, "a", "b")
+		if i == 50 {
+			n.lis.closeAll()
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	waitDelivered(t, n, tabs)
+	var statuses []string
+	tabs[1].eval(t, "T.statuses", &statuses)
+	reopened := n.metric(t, "herald_connections_total") - opened
+	t.Logf("200 events over ~3 s with 0.7 s lifetimes and one cut: delivered once, in order; streams reopened: %v; statuses %v", reopened, statuses)
+	if reopened < 3 || !slices.Contains(statuses, "reconnecting") {
+		t.Errorf("streams reopened %v, statuses %v: want several reopens, seen as reconnecting", reopened, statuses)
 	}
 }
