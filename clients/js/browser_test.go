@@ -643,3 +643,41 @@ func TestReconnects(t *testing.T) {
 		t.Errorf("streams reopened %v, statuses %v: want several reopens, seen as reconnecting", reopened, statuses)
 	}
 }
+
+// TestForbiddenTopicDoesNotStopOthers: one tab subscribes to a topic its token may not read,
+// which makes the server refuse the shared stream. The library asks about each topic alone,
+// reports the refused one to its subscription, and reopens for the others. A topic name the
+// server could never accept is refused at subscribe, before it reaches the stream.
+func TestForbiddenTopicDoesNotStopOthers(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, "a-test-signing-key-of-32-bytes!!")
+	b := browsertest.Start(t)
+	ok := openTab(t, b, n.URL+"/t", "ok-tab")
+	bad := openTab(t, b, n.URL+"/t", "bad-tab")
+	for _, tb := range []*tab{ok, bad} {
+		tb.eval(t, `T.start({tokenURL: '/token'})`, nil)
+	}
+	var thrown string
+	bad.eval(t, `(() => { try { T.h.subscribe(['has space']); return 'no error' } catch (e) { return e.name } })()`, &thrown)
+	if thrown != "TypeError" {
+		t.Errorf("subscribe to a malformed topic: %s, want a TypeError", thrown)
+	}
+	ok.subscribe(t, "s", "feed:1")
+	bad.subscribe(t, "s", "secret:1") // the token allows feed:* only
+	waitFor(t, "the refused topic reported", 10*time.Second, func() (bool, error) {
+		var errs []string
+		bad.eval(t, "T.errors", &errs)
+		return len(errs) == 1 && strings.Contains(errs[0], "403"), nil
+	})
+	waitConnections(t, n, 1)
+	n.publish(t, false, "feed:1", "feed:1", "feed:1")
+	waitDelivered(t, n, []*tab{ok})
+	var errs, got []string
+	ok.eval(t, "T.errors", &errs)
+	bad.eval(t, "T.got.s", &got)
+	if len(errs) != 0 || len(got) != 0 {
+		t.Errorf("the other tab got errors %v; the refused subscription got events %v", errs, got)
+	}
+	t.Logf("forbidden topic: its subscription got onError (403), the other tab's stream went on (%d requests, %d refused)",
+		n.streams.Load(), n.denied.Load())
+}

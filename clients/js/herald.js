@@ -108,6 +108,8 @@ export function sseParser(onBlock, onRetry) {
 // ---- the hub: one stream for the union of every client's topics ------------------------
 
 const never = () => new Promise(() => {})
+// fatal reports an answer that retrying cannot change (a bad or forbidden topic).
+const fatal = status => status >= 400 && status < 500 && status !== 408 && status !== 429
 const sleep = (ms, signal) => new Promise(r => {
   const done = () => { clearTimeout(t); signal.removeEventListener('abort', done); r() }
   const t = setTimeout(done, ms)
@@ -182,12 +184,18 @@ export class Hub {
   probe(t) {
     clearTimeout(this.probes.get(t))
     this.probes.set(t, setTimeout(async () => {
-      const u = new URL(this.url), p = this.pos.get(t), tok = await this.token().catch(() => null)
-      u.searchParams.set('topic', t)
-      u.searchParams.set('lastEventID', p)
-      const r = await fetch(u, { method: 'HEAD', cache: 'no-store', credentials: 'same-origin', headers: tok ? { Authorization: 'Bearer ' + tok } : {} }).catch(() => null)
+      const p = this.pos.get(t), r = await this.head(t, p)
       if (r?.status === 204 && this.pos.get(t) === p && this.topics.includes(t)) this.finish([t])
     }, 1000))
+  }
+
+  // head asks about one topic alone, without opening a stream: 204 when it ended at
+  // position p, 4xx when the server refuses it.
+  async head(t, p = '-0') {
+    const u = new URL(this.url), tok = await this.token().catch(() => null)
+    u.searchParams.set('topic', t)
+    u.searchParams.set('lastEventID', p)
+    return fetch(u, { method: 'HEAD', cache: 'no-store', credentials: 'same-origin', headers: tok ? { Authorization: 'Bearer ' + tok } : {} }).catch(() => null)
   }
 
   emit(m, topics) {
@@ -239,9 +247,8 @@ export class Hub {
           throw { fatal: true, status: res.status, message: 'herald: token refused (' + res.status + ')' }
         }
         if (res.status !== 200) {
-          const fatal = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429
           const text = await res.text()
-          throw { fatal, status: res.status, message: 'herald: ' + res.status + ' ' + text.slice(0, 200) }
+          throw { fatal: fatal(res.status), status: res.status, message: 'herald: ' + res.status + ' ' + text.slice(0, 200) }
         }
         authRetry = false
         // Renew the token before it expires, then reopen with it and the current cursor.
@@ -253,9 +260,21 @@ export class Hub {
       } catch (e) {
         if (sig.aborted) return
         if (e && e.fatal) {
+          // One tab's bad or forbidden topic must not stop the others' stream: ask about
+          // each topic alone, and drop only those refused.
+          let bad = topics
+          if (topics.length > 1) {
+            const rs = await Promise.all(topics.map(t => this.head(t)))
+            bad = topics.filter((t, i) => fatal(rs[i]?.status))
+            if (sig.aborted) return
+            if (!bad.length) bad = topics
+          }
+          this.emit({ t: 'err', status: e.status, message: e.message, topics: bad }, bad)
+          for (const c of this.clients.values())
+            for (const x of c.subs.values()) x.ts = x.ts.filter(t => !bad.includes(t))
+          if (bad.length < topics.length) return this.update() // reopens without them
           this.topics = []
           this.setStatus('ended')
-          this.emit({ t: 'err', status: e.status, message: e.message, topics }, topics)
           return
         }
       } finally {
@@ -407,6 +426,10 @@ export function herald(opts = {}) {
     status,
     subscribe(topics, o = {}) {
       topics = [...new Set(topics)].sort()
+      // Herald's topic rule, checked here: one tab's bad topic would fail the shared stream.
+      if (!topics.length || !topics.every(t => /^[\x21-\x7e]{1,255}$/.test(t))) {
+        throw new TypeError('herald: topics must be 1-255 bytes of printable ASCII without spaces: ' + JSON.stringify(topics))
+      }
       const s = tab + '.' + ++n, listeners = new Map()
       let open = true
       const close = () => { if (open) { open = false; subs.delete(s); post({ t: 'unsub', s }) } }
