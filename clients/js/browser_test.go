@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -25,6 +27,7 @@ import (
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/engine/memory"
 	"github.com/heraldpush/herald/internal/browsertest"
+	"github.com/heraldpush/herald/internal/testserver"
 	"github.com/heraldpush/herald/metrics"
 	"github.com/heraldpush/herald/server"
 	"github.com/heraldpush/herald/web"
@@ -38,9 +41,10 @@ import (
 // node is a Herald node behind one httptest server, with the test page at /t and, when a JWT
 // key is set, a token endpoint at /token.
 type node struct {
-	URL string
-	eng *memory.Engine
-	lis *trackingListener
+	URL  string
+	lis  *trackingListener
+	pub  func(tp herald.Topic, data string, final bool) error
+	mint func() (string, error)
 
 	mu        sync.Mutex
 	published map[herald.Topic][]string // data published per topic, in order
@@ -58,10 +62,6 @@ const tokenLife = 5 * time.Second
 
 func startNode(t *testing.T, jwtKey string, mods ...func(*server.Config)) *node {
 	t.Helper()
-	page, err := os.ReadFile("testdata/page.html")
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := server.Config{Retry: 200 * time.Millisecond, Drain: 100 * time.Millisecond}
 	if jwtKey != "" {
@@ -80,8 +80,75 @@ func startNode(t *testing.T, jwtKey string, mods ...func(*server.Config)) *node 
 	}
 	pages := web.New(web.Options{Publish: eng.Publish, Logger: log})
 	srv.Handle("/", pages)
-	n := &node{eng: eng, published: map[herald.Topic][]string{}}
-	next := srv.Handler()
+	n := &node{published: map[herald.Topic][]string{}}
+	n.pub = func(tp herald.Topic, data string, final bool) error {
+		_, err := eng.Publish(context.Background(), []herald.Message{{Topic: tp, Data: []byte(data), Final: final}})
+		return err
+	}
+	n.mint = func() (string, error) {
+		now := time.Now()
+		key := jwtKey
+		if n.mints.Load() < n.badKeys.Load() {
+			key = "some-other-signing-key-32-bytes!"
+		}
+		return auth.Mint([]byte(key), "HS256", auth.Claims{
+			RegisteredClaims: jwt.RegisteredClaims{Subject: "u1", IssuedAt: jwt.NewNumericDate(now),
+				ExpiresAt: jwt.NewNumericDate(now.Add(tokenLife))},
+			Herald: auth.HeraldClaims{Subscribe: []string{"feed:*"}},
+		})
+	}
+	n.front(t, srv.Handler())
+	t.Cleanup(func() {
+		_ = pages.Close()
+		srv.Close()
+		n.lis.closeAll()
+		_ = eng.Close()
+	})
+	return n
+}
+
+// startBinaryNode runs the real binary: `herald serve` with a JWT key from HERALD_JWT_KEY,
+// no leeway (a stream ends exactly at its token's exp) and a publisher API key, behind a
+// reverse proxy that adds the test page; tokens come from `herald token`.
+func startBinaryNode(t *testing.T) *node {
+	t.Helper()
+	const apiKey = "publisher-key-0123456789abcdef"
+	env := []string{"HERALD_JWT_KEY=a-test-signing-key-of-32-bytes!!"}
+	h := testserver.Herald(t, env, "--jwt-leeway=-1ns", "--api-key", apiKey, "--retry", "200ms")
+	n := &node{published: map[herald.Topic][]string{}}
+	n.pub = func(tp herald.Topic, data string, final bool) error {
+		body, _ := json.Marshal(map[string]any{"topic": tp, "data": data, "final": final})
+		req, _ := http.NewRequest(http.MethodPost, h.URL+"/v1/publish", strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(res.Body)
+			return fmt.Errorf("publish: %s: %s", res.Status, b)
+		}
+		return nil
+	}
+	n.mint = func() (string, error) {
+		return h.Token(env, "--sub", "u1", "--subscribe", "feed:*", "--ttl", tokenLife.String())
+	}
+	target, _ := url.Parse(h.URL)
+	n.front(t, httputil.NewSingleHostReverseProxy(target)) // flushes text/event-stream at once
+	t.Cleanup(n.lis.closeAll)
+	return n
+}
+
+// front serves the test page at /t and tokens at /token, counts stream requests, and passes
+// everything else to next (Herald).
+func (n *node) front(t *testing.T, next http.Handler) {
+	t.Helper()
+	page, err := os.ReadFile("testdata/page.html")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/t":
@@ -91,16 +158,7 @@ func startNode(t *testing.T, jwtKey string, mods ...func(*server.Config)) *node 
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			_, _ = w.Write(page)
 		case "/token":
-			now := time.Now()
-			key := jwtKey
-			if n.mints.Load() < n.badKeys.Load() {
-				key = "some-other-signing-key-32-bytes!"
-			}
-			tok, err := auth.Mint([]byte(key), "HS256", auth.Claims{
-				RegisteredClaims: jwt.RegisteredClaims{Subject: "u1", IssuedAt: jwt.NewNumericDate(now),
-					ExpiresAt: jwt.NewNumericDate(now.Add(tokenLife))},
-				Herald: auth.HeraldClaims{Subscribe: []string{"feed:*"}},
-			})
+			tok, err := n.mint()
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
@@ -132,14 +190,7 @@ func startNode(t *testing.T, jwtKey string, mods ...func(*server.Config)) *node 
 	ts.Listener = n.lis
 	ts.Start()
 	n.URL = ts.URL
-	t.Cleanup(func() {
-		_ = pages.Close()
-		srv.Close()
-		n.lis.closeAll()
-		ts.Close()
-		_ = eng.Close()
-	})
-	return n
+	t.Cleanup(ts.Close)
 }
 
 // trackingListener remembers the connections it accepted so that a test can cut them all, as
@@ -187,7 +238,7 @@ func (n *node) publish(t *testing.T, final bool, topics ...herald.Topic) {
 	defer n.mu.Unlock()
 	for _, tp := range topics {
 		data := fmt.Sprintf("%s#%d", tp, len(n.published[tp])+1)
-		if _, err := n.eng.Publish(context.Background(), []herald.Message{{Topic: tp, Data: []byte(data), Final: final}}); err != nil {
+		if err := n.pub(tp, data, final); err != nil {
 			t.Errorf("publish %s: %v", tp, err)
 			return
 		}
@@ -468,12 +519,13 @@ func TestSharedStream(t *testing.T) {
 	}
 }
 
-// TestTokenRenewal streams for 20 s with tokens that live 5 s, the server ending a stream at
-// its token's exp: the library must fetch a new token before each expiry and reopen with the
-// cursor, so that no event is lost and no request is refused.
+// TestTokenRenewal streams for 20 s from the real `herald serve --jwt-leeway=-1ns` with
+// tokens from `herald token --ttl 5s`, the server ending a stream at its token's exp: the
+// library must fetch a new token before each expiry and reopen with the cursor, so that no
+// event is lost and no request is refused.
 func TestTokenRenewal(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, "a-test-signing-key-of-32-bytes!!")
+	n := startBinaryNode(t)
 	b := browsertest.Start(t)
 	tb := openTab(t, b, n.URL+"/t", "tab")
 	tb.eval(t, `T.start({tokenURL: '/token'})`, nil)
