@@ -117,9 +117,10 @@ const sleep = (ms, signal) => new Promise(r => {
 })
 
 /**
- * Hub holds the one stream. Clients (tabs) register subscriptions with topics; the hub keeps
- * the stream open for their union and routes each event to the clients whose topics it is of.
- * getToken() resolves to a token or null; a client is {send(msg), subs: Map}.
+ * Hub holds the one stream (in the SharedWorker, the leader tab, or each tab). Clients (tabs)
+ * register subscriptions with topics; the hub keeps the stream open for their union and routes
+ * each event to the clients whose topics it is of. getToken() resolves to a token or null; a
+ * client is {send(msg), subs: Map}. Exported for the unit tests, not part of the API.
  */
 export class Hub {
   constructor(url, getToken, pos = new Map(), ended = new Map()) {
