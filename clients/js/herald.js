@@ -62,14 +62,14 @@ export function jwtClaims(token) {
 
 /**
  * Milliseconds from now until a token should be renewed: its lifetime (exp − iat, so a skewed
- * browser clock does not matter) less a margin of a third of it, at least 1 s and at most
- * 5 min; -1 for a token without exp.
+ * browser clock does not matter) less a margin of half of it, at least 1 s and at most 5 min;
+ * -1 for a token without exp.
  */
 export function renewDelay(token, now = Date.now()) {
   const c = jwtClaims(token)
   if (!c || typeof c.exp != 'number') return -1
   const life = (typeof c.iat == 'number' ? c.exp - c.iat : c.exp - now / 1e3) * 1e3
-  return Math.max(0, Math.round(life - Math.max(1000, Math.min(life / 3, 300000))))
+  return Math.max(0, Math.round(life - Math.max(1000, Math.min(life / 2, 300000))))
 }
 
 /** Full-jitter back-off: a random delay in [0, min(cap, base·2^attempt)). */
@@ -222,7 +222,7 @@ export class Hub {
   // change (restart aborts it) or every topic ended.
   async run() {
     const ctl = this.ctl = new AbortController(), sig = ctl.signal, topics = this.topics
-    this.setStatus(this.status === 'live' ? 'reconnecting' : 'connecting')
+    if (this.status !== 'live') this.setStatus('connecting') // a planned reopen stays live
     let attempt = 0, authRetry = false, fresh = false
     while (!sig.aborted) {
       let renew, stop, clean = false

@@ -41,7 +41,7 @@ func TestSharedStream(t *testing.T) {
 			}
 			// A subscription to a topic the stream already carries joins it live: wait until
 			// the hub has answered every tab's subscription (its status reaches the tab).
-			waitFor(t, "every tab live", 10*time.Second, func() (bool, error) {
+			waitFor(t, "every tab live", 20*time.Second, func() (bool, error) {
 				for _, tb := range tabs {
 					var status string
 					tb.eval(t, "T.status", &status)

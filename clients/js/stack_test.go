@@ -83,7 +83,21 @@ func startNode(t *testing.T, jwtKey string, mods ...func(*server.Config)) *node 
 		_, err := eng.Publish(context.Background(), []herald.Message{{Topic: tp, Data: []byte(data), Final: final}})
 		return err
 	}
-	n.mint = func() (string, error) {
+	n.mint = mintFunc(n, jwtKey)
+	n.front(t, srv.Handler())
+	t.Cleanup(func() {
+		_ = pages.Close()
+		srv.Close()
+		n.lis.closeAll()
+		_ = eng.Close()
+	})
+	return n
+}
+
+// mintFunc mints tokens for subject u1 that may read feed:* and live tokenLife; the first
+// n.badKeys of them are signed with a key the node does not know.
+func mintFunc(n *node, jwtKey string) func() (string, error) {
+	return func() (string, error) {
 		now := time.Now()
 		key := jwtKey
 		if n.mints.Load() < n.badKeys.Load() {
@@ -95,23 +109,16 @@ func startNode(t *testing.T, jwtKey string, mods ...func(*server.Config)) *node 
 			Herald: auth.HeraldClaims{Subscribe: []string{"feed:*"}},
 		})
 	}
-	n.front(t, srv.Handler())
-	t.Cleanup(func() {
-		_ = pages.Close()
-		srv.Close()
-		n.lis.closeAll()
-		_ = eng.Close()
-	})
-	return n
 }
 
 // startBinaryNode runs the real binary: `herald serve` with a JWT key from HERALD_JWT_KEY,
 // no leeway (a stream ends exactly at its token's exp) and a publisher API key, behind a
-// reverse proxy that adds the test page; tokens come from `herald token`.
+// reverse proxy that adds the test page.
 func startBinaryNode(t *testing.T) *node {
 	t.Helper()
 	const apiKey = "publisher-key-0123456789abcdef"
-	env := []string{"HERALD_JWT_KEY=a-test-signing-key-of-32-bytes!!"}
+	const jwtKey = "a-test-signing-key-of-32-bytes!!"
+	env := []string{"HERALD_JWT_KEY=" + jwtKey}
 	h := testserver.Herald(t, env, "--jwt-leeway=-1ns", "--api-key", apiKey, "--retry", "200ms")
 	n := &node{published: map[herald.Topic][]string{}}
 	n.pub = func(tp herald.Topic, data string, final bool) error {
@@ -130,9 +137,7 @@ func startBinaryNode(t *testing.T) *node {
 		}
 		return nil
 	}
-	n.mint = func() (string, error) {
-		return h.Token(env, "--sub", "u1", "--subscribe", "feed:*", "--ttl", tokenLife.String())
-	}
+	n.mint = mintFunc(n, jwtKey) // in-process: a process per token is slow on a loaded machine
 	target, _ := url.Parse(h.URL)
 	n.front(t, httputil.NewSingleHostReverseProxy(target)) // flushes text/event-stream at once
 	t.Cleanup(n.lis.closeAll)

@@ -31,7 +31,7 @@ func openTab(t *testing.T, b *browsertest.Browser, url, name string) *tab {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("open %s: %v", name, err)
 	}
-	tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
+	tctx, tcancel := context.WithTimeout(ctx, 40*time.Second)
 	defer tcancel()
 	if err := chromedp.Do(tctx, chromedp.Navigate(url), chromedp.Poll[chromedp.Void](`window.T && T.ready`)); err != nil {
 		t.Fatalf("open %s: %v", name, err)
@@ -42,7 +42,7 @@ func openTab(t *testing.T, b *browsertest.Browser, url, name string) *tab {
 // eval evaluates expr in the tab and decodes its value into out (nil to ignore it).
 func (tb *tab) eval(t *testing.T, expr string, out any) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
 	defer cancel()
 	raw, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](expr))
 	if err != nil {
@@ -121,7 +121,7 @@ func waitDelivered(t *testing.T, n *node, tabs []*tab) {
 			t.Logf("incomplete: %v", missing)
 		}
 	}()
-	waitFor(t, "every tab receives its topics' events", 15*time.Second, func() (bool, error) {
+	waitFor(t, "every tab receives its topics' events", 30*time.Second, func() (bool, error) {
 		missing = missing[:0]
 		for _, tb := range tabs {
 			ok, err := tb.check(t, n)
@@ -144,7 +144,7 @@ func waitDelivered(t *testing.T, n *node, tabs []*tab) {
 
 func waitConnections(t *testing.T, n *node, want float64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("herald_connections reads %v", want), 10*time.Second, func() (bool, error) {
+	waitFor(t, fmt.Sprintf("herald_connections reads %v", want), 20*time.Second, func() (bool, error) {
 		return n.metric(t, "herald_connections") == want, nil
 	})
 }

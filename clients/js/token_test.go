@@ -10,9 +10,9 @@ import (
 )
 
 // TestTokenRenewal streams for 20 s from the real `herald serve --jwt-leeway=-1ns` with
-// tokens from `herald token --ttl 5s`, the server ending a stream at its token's exp: the
-// library must fetch a new token before each expiry and reopen with the cursor, so that no
-// event is lost and no request is refused.
+// tokens that live 5 s, the server ending a stream at its token's exp: the library must fetch
+// a new token before each expiry and reopen with the cursor, so that no event is lost and no
+// request is refused.
 func TestTokenRenewal(t *testing.T) {
 	t.Parallel()
 	n := startBinaryNode(t)
@@ -69,7 +69,7 @@ func TestTokenRefused(t *testing.T) {
 				Errors []string `json:"errors"`
 				Tokens int      `json:"tokens"`
 			}
-			waitFor(t, "live or ended", 10*time.Second, func() (bool, error) {
+			waitFor(t, "live or ended", 20*time.Second, func() (bool, error) {
 				tb.eval(t, `({status: T.status, errors: T.errors, tokens: T.tokens})`, &st)
 				return st.Status == "live" || st.Status == "ended", nil
 			})
@@ -113,7 +113,7 @@ func TestForbiddenTopicDoesNotStopOthers(t *testing.T) {
 	}
 	ok.subscribe(t, "s", "feed:1")
 	bad.subscribe(t, "s", "secret:1") // the token allows feed:* only
-	waitFor(t, "the refused topic reported", 10*time.Second, func() (bool, error) {
+	waitFor(t, "the refused topic reported", 20*time.Second, func() (bool, error) {
 		var errs []string
 		bad.eval(t, "T.errors", &errs)
 		return len(errs) == 1 && strings.Contains(errs[0], "403"), nil

@@ -2,7 +2,6 @@ package testserver
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,7 +17,7 @@ import (
 type HeraldServer struct {
 	// URL is the node's base URL, e.g. "http://127.0.0.1:41234".
 	URL string
-	// Bin is the path of the built binary, for its other subcommands (herald token …).
+	// Bin is the path of the built binary, for its other subcommands.
 	Bin string
 }
 
@@ -86,22 +85,4 @@ func Herald(tb testing.TB, env []string, args ...string) *HeraldServer {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// Token runs `herald token` with args and returns the token it printed.
-func (s *HeraldServer) Token(env []string, args ...string) (string, error) {
-	cmd := exec.Command(s.Bin, append([]string{"token"}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("herald token: %w", err)
-	}
-	return string(trimNL(out)), nil
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

@@ -61,18 +61,19 @@ test('jwtClaims reads the payload without verifying', () => {
   }
 })
 
-test('renewDelay renews a third of the lifetime before exp, 1 s to 5 min ahead', () => {
+test('renewDelay renews half the lifetime before exp, 1 s to 5 min ahead', () => {
   const cases = [
-    [{ iat: 1000, exp: 1005 }, 3333], // 5 s token
+    [{ iat: 1000, exp: 1005 }, 2500], // 5 s token
+    [{ iat: 0, exp: 300 }, 150000], // 5 min: at half
     [{ iat: 0, exp: 3600 }, 3300000], // an hour: 5 min ahead
     [{ iat: 0, exp: 86400 }, 86100000], // a day: 5 min ahead
-    [{ iat: 10, exp: 12 }, 1000], // 2 s: 1 s ahead
+    [{ iat: 10, exp: 11.5 }, 500], // 1.5 s: 1 s ahead
     [{ iat: 10, exp: 10.5 }, 0], // shorter than a second: at once
     [{ sub: 'x' }, -1], // no exp: never
   ]
   for (const [claims, want] of cases) assert.equal(renewDelay(jwt(claims)), want, JSON.stringify(claims))
   // Without iat the lifetime is counted from now.
-  assert.equal(renewDelay(jwt({ exp: 100 }), 94000), 4000)
+  assert.equal(renewDelay(jwt({ exp: 100 }), 94000), 3000)
   assert.equal(renewDelay('not a jwt'), -1)
 })
 
