@@ -13,6 +13,7 @@
 //	GET  /demo                 the demo (Scan and Raffle tabs)
 //	GET  /dashboard            static/dashboard.html when present, else a short notice
 //	GET  /static/...           assets; "?v=<hash>" URLs are immutable, others revalidate by ETag
+//	GET  /herald.js            the browser library (clients/js), and /herald.d.ts its types
 //	POST /demo/scan            start a fake four-step pipeline; answers {"topic":"scan:<id>"}
 //	GET  /demo/raffle          the raffle's current state and the id of its latest event
 //	POST /demo/raffle/enter    enter the raffle; broadcasts the new odds on topic raffle:demo
@@ -39,6 +40,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
+	heraldjs "github.com/heraldpush/herald/clients/js"
 )
 
 //go:embed static
@@ -125,6 +127,9 @@ func New(opts Options) *Handler {
 	mux.HandleFunc("/demo", h.page("demo.html"))
 	mux.HandleFunc("/dashboard", h.dashboard)
 	mux.HandleFunc("/static/", h.static)
+	lib := heraldjs.NewHandler()
+	mux.Handle(heraldjs.ScriptPath, lib)
+	mux.Handle(heraldjs.TypesPath, lib)
 	mux.HandleFunc("/demo/scan", h.startScan)
 	mux.HandleFunc("/demo/raffle", h.raffleState)
 	mux.HandleFunc("/demo/raffle/enter", h.enterRaffle)

@@ -13,15 +13,39 @@ import (
 	"time"
 )
 
-// BuildHerald builds the herald command into a directory of the test's and returns its path.
+// BuildHerald compiles cmd/herald into a temporary directory of tb and returns its path.
 func BuildHerald(tb testing.TB) string {
 	tb.Helper()
+	goBin := RequireBinary(tb, "go", "golang-go")
 	bin := filepath.Join(tb.TempDir(), "herald")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/heraldpush/herald/cmd/herald")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/heraldpush/herald/cmd/herald")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("testserver: build herald: %v\n%s", err, out)
+		tb.Fatalf("testserver: go build cmd/herald: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// HeraldServer is a `herald serve` process built from this module's cmd/herald, owned by one
+// test. Use it where a test must drive the real binary with its flags rather than server.New
+// in-process.
+type HeraldServer struct {
+	// URL is the node's base URL, e.g. "http://127.0.0.1:41234".
+	URL string
+	// Bin is the path of the built binary, for its other subcommands.
+	Bin string
+}
+
+// Herald builds cmd/herald and starts `herald serve` with args on a free port, with env
+// added to its environment, and waits until it is ready. The test's cleanup ends it.
+func Herald(tb testing.TB, env []string, args ...string) *HeraldServer {
+	tb.Helper()
+	bin := BuildHerald(tb)
+	n := &HeraldNode{tb: tb, bin: bin, args: args, env: env, port: FreePort(tb), dir: tb.TempDir()}
+	n.Start()
+	tb.Cleanup(n.Kill)
+	return &HeraldServer{URL: n.URL(), Bin: bin}
 }
 
 // HeraldNode is a `herald serve` process on a fixed loopback port, which a test can kill
@@ -30,6 +54,7 @@ type HeraldNode struct {
 	tb   testing.TB
 	bin  string
 	args []string
+	env  []string // added to the environment
 	port int
 	dir  string
 
@@ -66,6 +91,7 @@ func (n *HeraldNode) Start() {
 	}
 	args := append([]string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(n.port)}, n.args...)
 	cmd := exec.Command(n.bin, args...)
+	cmd.Env = append(os.Environ(), n.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

@@ -384,7 +384,7 @@
   // ================= Tabs =================
 
   function showTab(name) {
-    for (const t of ['scan', 'raffle']) {
+    for (const t of ['scan', 'raffle', 'shared']) {
       $('tab-' + t).setAttribute('aria-selected', String(t === name));
       $('panel-' + t).hidden = t !== name;
     }
@@ -392,7 +392,8 @@
   }
   $('tab-scan').addEventListener('click', () => { history.replaceState(null, '', '#scan'); showTab('scan'); });
   $('tab-raffle').addEventListener('click', () => { history.replaceState(null, '', '#raffle'); showTab('raffle'); });
-  showTab(location.hash === '#raffle' ? 'raffle' : 'scan');
+  $('tab-shared').addEventListener('click', () => { history.replaceState(null, '', '#shared'); showTab('shared'); });
+  showTab(location.hash === '#raffle' ? 'raffle' : location.hash === '#shared' ? 'shared' : 'scan');
 
   // Exposed for the browser tests and for poking around in the console.
   window.heraldDemo = { scan, raffle, startScan, dropScan, enterRaffle };
