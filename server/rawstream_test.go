@@ -197,13 +197,14 @@ func TestNoFrameReachesAnotherClient(t *testing.T) {
 		}
 	}()
 	var opened, bad atomic.Int64
-	deadline := time.Now().Add(1500 * time.Millisecond)
+	const want = 200 // streams opened and closed in all; on a loaded machine this takes longer
+	deadline := time.Now().Add(30 * time.Second)
 	var clients sync.WaitGroup
 	for k := range topics {
 		clients.Add(1)
 		go func() {
 			defer clients.Done()
-			for time.Now().Before(deadline) {
+			for opened.Load() < want && time.Now().Before(deadline) {
 				s := dialStream(t, g, fmt.Sprintf("/v1/events?topic=fd:%d", k), nil, nil)
 				s.conn.SetReadDeadline(time.Now().Add(waitFor))
 				ev, err := s.r.Next()
@@ -224,8 +225,8 @@ func TestNoFrameReachesAnotherClient(t *testing.T) {
 	clients.Wait()
 	close(stop)
 	wg.Wait()
-	if opened.Load() < 100 {
-		t.Fatalf("only %d streams opened", opened.Load())
+	if opened.Load() < want {
+		t.Fatalf("only %d streams opened in 30 s", opened.Load())
 	}
 	waitUntil(t, func() bool { return g.srv.Hub().Conns() == 0 })
 	t.Logf("%d streams opened and closed, %d misdelivered", opened.Load(), bad.Load())
