@@ -8,6 +8,7 @@
 //	herald subscribe [flags]   print a topic's events as JSON lines, resuming on reconnect
 //	herald token     [flags]   mint a JWT for tests and scripts
 //	herald bench     [flags]   load-test a Herald cluster
+//	herald outbox init [flags] create the PostgreSQL transactional outbox table
 //
 // Run "herald COMMAND -h" for a command's flags.
 package main
@@ -40,6 +41,7 @@ func commands() map[string]command {
 		"subscribe": subscribeCommand(),
 		"token":     {summary: "mint a JWT for tests and scripts", run: runToken},
 		"bench":     benchCommand(),
+		"outbox":    outboxCommand(),
 	}
 }
 
@@ -91,7 +93,7 @@ func (e usageError) Unwrap() error { return e.error }
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "Herald — a real-time push gateway (Server-Sent Events)")
 	fmt.Fprintln(w, "\nUsage: herald COMMAND [flags]\n\nCommands:")
-	for _, name := range []string{"serve", "publish", "subscribe", "token", "bench"} {
+	for _, name := range []string{"serve", "publish", "subscribe", "token", "bench", "outbox"} {
 		if c, ok := cmds[name]; ok {
 			fmt.Fprintf(w, "  %-10s %s\n", name, c.summary)
 		}
