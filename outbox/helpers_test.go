@@ -104,7 +104,7 @@ func (r *runningRelay) stop() {
 
 // startRelay runs a relay on pub with the given source settings (DSN filled in); modify,
 // when set, adjusts the Relay before it runs.
-func startRelay(t *testing.T, pub Publisher, dsn string, src bridge.OutboxSource, opts Options, modify func(*Relay)) *runningRelay {
+func startRelay(t *testing.T, pub Store, dsn string, src bridge.OutboxSource, opts Options, modify func(*Relay)) *runningRelay {
 	t.Helper()
 	src.DSN = dsn
 	opts.Source = src

@@ -31,9 +31,11 @@ const (
 	reconnectDelay = time.Second
 )
 
-// Publisher stores messages; every herald.Engine is one.
-type Publisher interface {
+// Store is what a relay needs of an engine (every herald.Engine is one): Publish, and
+// History to recognise a re-published row that a closed topic refuses (see alreadyStored).
+type Store interface {
 	Publish(ctx context.Context, msgs []herald.Message) ([]herald.Event, error)
+	History(ctx context.Context, topic herald.Topic, after uint64, limit int) (herald.History, error)
 }
 
 // Options configure a Relay.
@@ -56,7 +58,7 @@ type Options struct {
 // Relay delivers one outbox table into an engine. Run it on every node; one at a time
 // serves (see the package documentation).
 type Relay struct {
-	pub     Publisher
+	pub     Store
 	src     bridge.OutboxSource
 	cfg     *pgx.ConnConfig
 	maxData int
@@ -73,7 +75,7 @@ type Relay struct {
 }
 
 // New checks opts and returns a Relay publishing into pub. It does not connect.
-func New(pub Publisher, opts Options) (*Relay, error) {
+func New(pub Store, opts Options) (*Relay, error) {
 	src := opts.Source.WithDefaults()
 	if err := src.Check(); err != nil {
 		return nil, err

@@ -99,14 +99,18 @@ func TestCrashBetweenStoreAndDelete(t *testing.T) {
 				[3]string{"job:7", "step", `{"n": 1}`},
 				[3]string{"job:7", "step", `{"n": 2}`},
 				[3]string{"job:8", "step", `{"n": 1}`})
+			// job:8's last row is final: its re-publish meets a closed topic.
+			if _, err := db.Exec(t.Context(), `INSERT INTO `+table+` (topic, event, data, final) VALUES ('job:8', 'done', '{"n": 2}', true)`); err != nil {
+				t.Fatal(err)
+			}
 			select {
 			case <-crashed:
 			case <-time.After(10 * time.Second):
 				t.Fatal("the first relay never stored a round")
 			}
 			<-first.done
-			if n := count(t, db, "SELECT count(*) FROM "+table); n != 3 {
-				t.Fatalf("after the crash %d rows remain; want all 3", n)
+			if n := count(t, db, "SELECT count(*) FROM "+table); n != 4 {
+				t.Fatalf("after the crash %d rows remain; want all 4", n)
 			}
 			if h := history(t, eng, "job:7"); len(h) != 2 {
 				t.Fatalf("the crashed round stored %q; want both events", h)
@@ -119,11 +123,14 @@ func TestCrashBetweenStoreAndDelete(t *testing.T) {
 			if h := history(t, eng, "job:7"); !slices.Equal(h, []string{`{"n":1}`, `{"n":2}`}) {
 				t.Errorf("history job:7 = %q; want each event once", h)
 			}
-			if h := history(t, eng, "job:8"); !slices.Equal(h, []string{`{"n":1}`}) {
-				t.Errorf("history job:8 = %q; want the event once", h)
+			if h := history(t, eng, "job:8"); !slices.Equal(h, []string{`{"n":1}`, `{"n":2}`}) {
+				t.Errorf("history job:8 = %q; want each event once", h)
 			}
-			if n := testutil.ToFloat64(second.met.delivered); n != 3 {
-				t.Errorf("second relay settled %v rows; want 3 (re-delivered, deduplicated)", n)
+			if n := testutil.ToFloat64(second.met.delivered); n != 4 {
+				t.Errorf("second relay settled %v rows; want 4 (re-delivered, deduplicated)", n)
+			}
+			if n := count(t, db, "SELECT count(*) FROM "+table+"_dead"); n != 0 {
+				t.Errorf("%d rows in the dead table; a re-delivered final row is delivered, not dead", n)
 			}
 		})
 	}

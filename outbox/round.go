@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -113,10 +114,49 @@ func (r *Relay) publish(ctx context.Context, msgs []herald.Message, ids []int64,
 		if !permanent(err) {
 			return delivered, dead, fmt.Errorf("outbox: publish row %d: %w", ids[0], err)
 		}
+		if errors.Is(err, herald.ErrTopicClosed) {
+			stored, herr := r.alreadyStored(ctx, &msgs[0])
+			if herr != nil {
+				return delivered, dead, fmt.Errorf("outbox: row %d: %w", ids[0], herr)
+			}
+			if stored {
+				delivered = append(delivered, ids[0])
+				msgs, ids = msgs[1:], ids[1:]
+				continue
+			}
+		}
 		dead = append(dead, deadRow{ids[0], fmt.Errorf("%w: %w", errBadRow, err)})
 		msgs, ids = msgs[1:], ids[1:]
 	}
 	return delivered, dead, nil
+}
+
+// alreadyStored reports whether m's topic retains an event equal to m (name, data, final).
+// An engine may refuse a message to a closed topic before it looks at the dedup key (NATS
+// does: JetStream deduplicates on the server, the closed check comes first), so a row
+// re-published after a crash between store and delete — the final row itself, or one before
+// it — meets ErrTopicClosed instead of its stored event. Such a row is delivered, not dead.
+// (A genuinely late row identical to a retained event of the closed topic is settled the
+// same way: no event is lost, since its twin was delivered.)
+func (r *Relay) alreadyStored(ctx context.Context, m *herald.Message) (bool, error) {
+	const page = 1000
+	var after uint64
+	for {
+		h, err := r.pub.History(ctx, m.Topic, after, page)
+		if err != nil {
+			return false, fmt.Errorf("read history of %q: %w", m.Topic, err)
+		}
+		for i := range h.Events {
+			ev := &h.Events[i]
+			if ev.Name == m.Name && ev.Final == m.Final && bytes.Equal(ev.Data, m.Data) {
+				return true, nil
+			}
+		}
+		if len(h.Events) < page {
+			return false, nil
+		}
+		after = h.Events[len(h.Events)-1].Seq
+	}
 }
 
 // permanent reports whether an engine error would recur for the same message forever.
