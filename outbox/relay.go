@@ -178,13 +178,16 @@ func (r *Relay) session(ctx context.Context) error {
 		defer cancel()
 		_ = conn.Close(c)
 	}()
-	for {
+	for waited := false; ; waited = true {
 		ok, err := r.tryLock(ctx, conn)
 		if err != nil {
 			return err
 		}
 		if ok {
 			break
+		}
+		if !waited {
+			r.log.Info("outbox: another node serves the table; standing by", "retry", r.retry)
 		}
 		if !sleep(ctx, r.retry) {
 			return ctx.Err()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,6 +15,9 @@ import (
 // errConnLost marks a failure of the PostgreSQL connection: the session ends (and with it
 // the lock) and the relay reconnects.
 var errConnLost = errors.New("outbox connection lost")
+
+// settleTimeout bounds the transaction that deletes (or marks) a round's rows.
+const settleTimeout = 5 * time.Second
 
 // deadRow is a row headed for the dead table, with the reason.
 type deadRow struct {
@@ -60,7 +64,11 @@ func (r *Relay) round(ctx context.Context, conn *pgx.Conn) (int, error) {
 			return 0, fmt.Errorf("%w: %w", errConnLost, err)
 		}
 	}
-	if err := r.settle(ctx, conn, delivered, dead); err != nil {
+	// Settle what the engine stored even when the relay is being stopped: a clean shutdown
+	// then leaves nothing for the next node to re-publish (the dedup key would cover it).
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer scancel()
+	if err := r.settle(sctx, conn, delivered, dead); err != nil {
 		return 0, fmt.Errorf("%w: settle: %w", errConnLost, err)
 	}
 	if pubErr != nil {

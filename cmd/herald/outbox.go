@@ -89,11 +89,8 @@ func runOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // outboxRelays builds a relay for each outbox rule; a rule without dsn takes
 // HERALD_OUTBOX_DSN.
 func outboxRelays(rules []bridge.Rule, eng herald.Engine, maxData int, met *metrics.Metrics, logger *slog.Logger) ([]*outbox.Relay, error) {
-	if err := bridge.CompileRules(rules); err != nil {
-		return nil, err
-	}
 	var relays []*outbox.Relay
-	for i, r := range rules {
+	for _, r := range rules {
 		src := *r.Outbox
 		if src.DSN == "" {
 			src.DSN = os.Getenv(outboxDSNEnv)
@@ -101,7 +98,7 @@ func outboxRelays(rules []bridge.Rule, eng herald.Engine, maxData int, met *metr
 		rel, err := outbox.New(eng, outbox.Options{Source: src, MaxDataBytes: maxData,
 			Registerer: met.Registerer(), Logger: logger})
 		if err != nil {
-			return nil, fmt.Errorf("bridge rule %d: %w", i, err)
+			return nil, fmt.Errorf("bridge: outbox table %s: %w", src.WithDefaults().Table, err)
 		}
 		relays = append(relays, rel)
 	}

@@ -99,6 +99,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	if err := bridge.CompileRules(cfg.Bridge); err != nil { // errors name the rule's index in the file
+		return usageError{err}
+	}
 	var outboxRules []bridge.Rule
 	cfg.Bridge, outboxRules = bridge.SplitOutbox(cfg.Bridge)
 	engine, err := newEngine(ctx, &cfg, logger)
