@@ -353,3 +353,29 @@ func TestRelayChecksItsSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineDownKeepsRowsAndReportsLag: while the engine refuses every publish (here: it is
+// closed), rows stay in the table, nothing goes to the dead table, and the lag gauge reports
+// the age of the oldest row.
+func TestEngineDownKeepsRowsAndReportsLag(t *testing.T) {
+	eng := memory.New(memory.Options{Logger: quiet()})
+	eng.Close()
+	dsn, db := database(t, true)
+	if _, err := db.Exec(t.Context(), `INSERT INTO `+table+` (topic, data, created_at) VALUES ('a:1', '1', now() - interval '1 hour')`); err != nil {
+		t.Fatal(err)
+	}
+	r := startRelay(t, eng, dsn, bridge.OutboxSource{}, Options{Registerer: prometheus.NewRegistry()}, nil)
+	eventually(t, 10*time.Second, "lag reported", func() bool { return testutil.ToFloat64(r.met.lag) >= 3600 })
+	if lag := testutil.ToFloat64(r.met.lag); lag > 3700 {
+		t.Errorf("lag = %v s; want about 3600", lag)
+	}
+	if n := count(t, db, "SELECT count(*) FROM "+table); n != 1 {
+		t.Errorf("%d rows in the outbox; the undelivered row must stay", n)
+	}
+	if n := count(t, db, "SELECT count(*) FROM "+table+"_dead"); n != 0 {
+		t.Errorf("%d dead rows; an engine failure is not the row's fault", n)
+	}
+	if n := testutil.ToFloat64(r.met.delivered); n != 0 {
+		t.Errorf("delivered = %v; want 0", n)
+	}
+}
