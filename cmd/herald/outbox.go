@@ -40,7 +40,8 @@ func runOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fs := flag.NewFlagSet("outbox init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dsn := fs.String("dsn", os.Getenv(outboxDSNEnv), "PostgreSQL connection string (default $"+outboxDSNEnv+")")
+	// The default is read after parsing, so -h never prints a password from the environment.
+	dsn := fs.String("dsn", "", "PostgreSQL connection string (default $"+outboxDSNEnv+")")
 	table := fs.String("table", bridge.DefaultOutboxTable, "outbox table; rows that cannot be delivered go to TABLE_dead")
 	notify := fs.Bool("notify", true, "create the trigger that NOTIFYs Herald on insert (false drops it; polling alone then delivers)")
 	print := fs.Bool("print", false, "print the SQL instead of running it")
@@ -64,6 +65,9 @@ func runOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *print {
 		fmt.Fprint(stdout, outbox.SchemaSQL(*table, *notify))
 		return nil
+	}
+	if *dsn == "" {
+		*dsn = os.Getenv(outboxDSNEnv)
 	}
 	if *dsn == "" {
 		return usageError{errors.New("--dsn (or " + outboxDSNEnv + ") is required")}
