@@ -87,20 +87,8 @@ func New(pub Store, opts Options) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("outbox: dsn: %w", err)
 	}
-	// The lock dies with the session, so the server must notice a vanished node quickly:
-	// keepalives after 5 s idle, and unacknowledged data dropped after 10 s. A DSN that
-	// sets these keeps its own values.
-	for k, v := range map[string]string{
-		"application_name":                    "herald-outbox",
-		"tcp_keepalives_idle":                 "5",
-		"tcp_keepalives_interval":             "2",
-		"tcp_keepalives_count":                "3",
-		"tcp_user_timeout":                    "10000",
-		"idle_in_transaction_session_timeout": "0",
-	} {
-		if _, ok := cfg.RuntimeParams[k]; !ok {
-			cfg.RuntimeParams[k] = v
-		}
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = "herald-outbox"
 	}
 	r := &Relay{
 		pub:     pub,
@@ -170,6 +158,7 @@ func (r *Relay) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
+	r.setKeepalives(ctx, conn)
 	defer func() {
 		r.serving.Store(false)
 		r.met.serving.Set(0)
@@ -221,6 +210,30 @@ func (r *Relay) session(ctx context.Context) error {
 		}
 		if err := r.wait(ctx, conn); err != nil {
 			return err
+		}
+	}
+}
+
+// sessionKeepalives make the server notice a vanished node quickly, since the lock dies with
+// the session: keepalive probes after 5 s idle, every 2 s, 3 lost ones end the session, and
+// data unacknowledged for 10 s ends it too. They are SET after connecting (not startup
+// parameters, which PgBouncer refuses); settings the DSN gives are kept.
+var sessionKeepalives = [][2]string{
+	{"tcp_keepalives_idle", "5"},
+	{"tcp_keepalives_interval", "2"},
+	{"tcp_keepalives_count", "3"},
+	{"tcp_user_timeout", "10000"},
+}
+
+// setKeepalives applies sessionKeepalives; a server that refuses one (too old, or a pooler
+// in between) is logged, not fatal.
+func (r *Relay) setKeepalives(ctx context.Context, conn *pgx.Conn) {
+	for _, kv := range sessionKeepalives {
+		if _, ok := r.cfg.RuntimeParams[kv[0]]; ok {
+			continue
+		}
+		if _, err := conn.Exec(ctx, "SET "+kv[0]+" = "+kv[1]); err != nil {
+			r.log.Debug("outbox: session setting refused", "setting", kv[0], "err", err)
 		}
 	}
 }

@@ -379,3 +379,35 @@ func TestEngineDownKeepsRowsAndReportsLag(t *testing.T) {
 		t.Errorf("delivered = %v; want 0", n)
 	}
 }
+
+// TestSessionSettings: the serving session carries the keepalive settings that let
+// PostgreSQL notice a vanished node (and so release its lock) within seconds.
+func TestSessionSettings(t *testing.T) {
+	eng := memory.New(memory.Options{Logger: quiet()})
+	t.Cleanup(func() { eng.Close() })
+	dsn, db := database(t, true)
+	r := startRelay(t, eng, dsn, bridge.OutboxSource{}, Options{}, nil)
+	eventually(t, 10*time.Second, "serving", r.Serving)
+	var name string
+	if err := db.QueryRow(t.Context(), `SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+		WHERE l.locktype = 'advisory' AND l.granted`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if name != "herald-outbox" {
+		t.Errorf("application_name = %q", name)
+	}
+	// A session's settings are visible only to itself (pg_stat_activity does not show
+	// them): apply the relay's settings to a connection of the test and read them back.
+	conn := connect(t, dsn)
+	r.setKeepalives(t.Context(), conn)
+	for _, kv := range sessionKeepalives {
+		var v string
+		if err := conn.QueryRow(t.Context(), "SHOW "+kv[0]).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]string{"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2",
+			"tcp_keepalives_count": "3", "tcp_user_timeout": "10000"}[kv[0]]; v != want {
+			t.Errorf("%s = %q; want %q", kv[0], v, want)
+		}
+	}
+}
