@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald"
@@ -129,19 +130,13 @@ func (r *Relay) Serving() bool { return r.serving.Load() }
 // after failures, until ctx ends. It returns nil then; closing the connection gives the
 // lock to another node at once.
 func (r *Relay) Run(ctx context.Context) error {
-	failing := false
+	var last repeatLog
 	for ctx.Err() == nil {
-		err := r.session(ctx)
+		err := r.session(ctx, &last)
 		if ctx.Err() != nil {
 			break
 		}
-		// Log the first failure of a series at Warn, repeats at Debug.
-		lv := slog.LevelWarn
-		if failing {
-			lv = slog.LevelDebug
-		}
-		r.log.Log(ctx, lv, "outbox: connection ended; reconnecting", "err", err)
-		failing = true
+		last.log(ctx, r.log, "outbox: connection ended; reconnecting", hint(err))
 		if !sleep(ctx, reconnectDelay) {
 			break
 		}
@@ -149,9 +144,31 @@ func (r *Relay) Run(ctx context.Context) error {
 	return nil
 }
 
+// repeatLog logs an error at Warn when its text differs from the previous one, and at Debug
+// when it repeats, so a relay retrying every second does not flood the log.
+type repeatLog struct{ last string }
+
+func (l *repeatLog) log(ctx context.Context, log *slog.Logger, msg string, err error) {
+	lv := slog.LevelWarn
+	if err.Error() == l.last {
+		lv = slog.LevelDebug
+	}
+	l.last = err.Error()
+	log.Log(ctx, lv, msg, "err", err)
+}
+
+// hint adds the cure to errors whose cause is a missing table or column.
+func hint(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42703") { // undefined_table, undefined_column
+		return fmt.Errorf("%w (create or upgrade the table with `herald outbox init`)", err)
+	}
+	return err
+}
+
 // session runs one connection: lock attempts until it holds the lock, then rounds until
 // ctx ends or the connection fails.
-func (r *Relay) session(ctx context.Context) error {
+func (r *Relay) session(ctx context.Context, last *repeatLog) error {
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	conn, err := pgx.ConnectConfig(cctx, r.cfg)
 	cancel()
@@ -199,7 +216,7 @@ func (r *Relay) session(ctx context.Context) error {
 				return err
 			}
 			// The engine failed: keep the lock, retry after a pause.
-			r.log.Warn("outbox: round failed; retrying", "err", err)
+			last.log(ctx, r.log, "outbox: round failed; retrying", err)
 			if !sleep(ctx, reconnectDelay) {
 				return ctx.Err()
 			}

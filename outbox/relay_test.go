@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/bridge"
 	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/testserver"
 )
 
 // TestCommittedRowsArriveInOrder: on every engine, rows of committed transactions arrive
@@ -410,4 +413,46 @@ func TestSessionSettings(t *testing.T) {
 			t.Errorf("%s = %q; want %q", kv[0], v, want)
 		}
 	}
+}
+
+// TestMissingTableIsExplained: a relay started before `herald outbox init` says what to do,
+// and delivers once the table exists, without a restart.
+func TestMissingTableIsExplained(t *testing.T) {
+	eng := memory.New(memory.Options{Logger: quiet()})
+	t.Cleanup(func() { eng.Close() })
+	srv := testserver.Postgres(t)
+	db := connect(t, srv.DSN())
+	logs := &lockedBuffer{}
+	startRelay(t, eng, srv.DSN(), bridge.OutboxSource{}, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}, nil)
+	eventually(t, 10*time.Second, "a warning naming herald outbox init", func() bool {
+		return strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "herald outbox init")
+	})
+	if err := Init(t.Context(), db, table, true); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, db, false, [3]string{"late:1", "", `"hi"`})
+	eventually(t, 10*time.Second, "row delivered after init", func() bool {
+		return slices.Equal(history(t, eng, "late:1"), []string{"hi"})
+	})
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Errorf("%d warnings; want 1 (repeats of the same error at debug):\n%s", n, logs)
+	}
+}
+
+// lockedBuffer is a concurrency-safe log sink.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
