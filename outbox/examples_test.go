@@ -28,6 +28,7 @@ const (
 // real PostgreSQL with a relay serving the outbox: each committed entry's event arrives in
 // order, the Python transaction that raises arrives never.
 func TestDocumentedExamples(t *testing.T) {
+	t.Parallel()
 	java := testserver.RequireBinary(t, "java", "default-jdk-headless")
 	if _, err := os.Stat(exampleJDBC); err != nil {
 		t.Fatalf("PostgreSQL JDBC driver missing (%v); apt-get install -y libpostgresql-jdbc-java, or run ./scripts/test", err)

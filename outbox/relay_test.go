@@ -143,6 +143,7 @@ func TestCrashBetweenStoreAndDelete(t *testing.T) {
 // serves; when it stops (as a node shuts down) or its session is killed (as a crashed node's
 // is), the other takes over within seconds and nothing is lost or doubled.
 func TestOneNodeServesAtATime(t *testing.T) {
+	t.Parallel()
 	eng := memory.New(memory.Options{Logger: quiet()})
 	t.Cleanup(func() { eng.Close() })
 	dsn, db := database(t, true)
@@ -214,6 +215,7 @@ func TestOneNodeServesAtATime(t *testing.T) {
 // TestBadRowsGoToTheDeadTable: rows that can never be delivered move to <table>_dead with
 // their error, are counted, and the rows after them keep flowing.
 func TestBadRowsGoToTheDeadTable(t *testing.T) {
+	t.Parallel()
 	eng := memory.New(memory.Options{Logger: quiet()})
 	t.Cleanup(func() { eng.Close() })
 	dsn, db := database(t, true)
@@ -285,6 +287,7 @@ func TestBadRowsGoToTheDeadTable(t *testing.T) {
 // TestKeepMarksRowsDelivered: with keep: true rows stay, marked delivered_at, and are not
 // published again.
 func TestKeepMarksRowsDelivered(t *testing.T) {
+	t.Parallel()
 	eng := memory.New(memory.Options{Logger: quiet()})
 	t.Cleanup(func() { eng.Close() })
 	dsn, db := database(t, true)
@@ -361,6 +364,7 @@ func TestRelayChecksItsSettings(t *testing.T) {
 // closed), rows stay in the table, nothing goes to the dead table, and the lag gauge reports
 // the age of the oldest row.
 func TestEngineDownKeepsRowsAndReportsLag(t *testing.T) {
+	t.Parallel()
 	eng := memory.New(memory.Options{Logger: quiet()})
 	eng.Close()
 	dsn, db := database(t, true)
@@ -386,6 +390,7 @@ func TestEngineDownKeepsRowsAndReportsLag(t *testing.T) {
 // TestSessionSettings: the serving session carries the keepalive settings that let
 // PostgreSQL notice a vanished node (and so release its lock) within seconds.
 func TestSessionSettings(t *testing.T) {
+	t.Parallel()
 	eng := memory.New(memory.Options{Logger: quiet()})
 	t.Cleanup(func() { eng.Close() })
 	dsn, db := database(t, true)
@@ -418,6 +423,7 @@ func TestSessionSettings(t *testing.T) {
 // TestMissingTableIsExplained: a relay started before `herald outbox init` says what to do,
 // and delivers once the table exists, without a restart.
 func TestMissingTableIsExplained(t *testing.T) {
+	t.Parallel()
 	eng := memory.New(memory.Options{Logger: quiet()})
 	t.Cleanup(func() { eng.Close() })
 	srv := testserver.Postgres(t)

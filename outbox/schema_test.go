@@ -10,6 +10,7 @@ import (
 // TestInitIsIdempotent: Init creates the tables and the trigger, may run again, and with
 // notify off removes the trigger but keeps the tables and their rows.
 func TestInitIsIdempotent(t *testing.T) {
+	t.Parallel()
 	srv := testserver.Postgres(t)
 	db := connect(t, srv.DSN())
 	trigger := func() int {
