@@ -76,3 +76,14 @@ func TestSplitOutbox(t *testing.T) {
 		t.Errorf("outbox rules = %+v", outbox)
 	}
 }
+
+func TestCompileBrokerRulesRefusesOutbox(t *testing.T) {
+	rules := []Rule{{Pattern: "a:*", Topic: "{channel}"}, {Outbox: &OutboxSource{}}}
+	err := CompileBrokerRules(rules)
+	if !errors.Is(err, ErrInvalidRule) || !strings.Contains(err.Error(), "bridge rule 1") {
+		t.Fatalf("CompileBrokerRules = %v; want rule 1 refused", err)
+	}
+	if err := CompileBrokerRules(rules[:1]); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -180,6 +180,17 @@ func CompileRules(rules []Rule) error {
 	return nil
 }
 
+// CompileBrokerRules compiles rules that an engine serves: like CompileRules, but an
+// outbox rule is an error (package outbox serves those; see SplitOutbox).
+func CompileBrokerRules(rules []Rule) error {
+	for i := range rules {
+		if rules[i].IsOutbox() {
+			return fmt.Errorf("bridge rule %d: %w: outbox rules are served by package outbox, not by an engine", i, ErrInvalidRule)
+		}
+	}
+	return CompileRules(rules)
+}
+
 // IsOutbox reports whether r is a transactional outbox source.
 func (r *Rule) IsOutbox() bool { return r.Outbox != nil }
 
