@@ -40,7 +40,7 @@ func Postgres(tb testing.TB) *PostgresServer {
 	tb.Helper()
 	bin := postgresBin(tb)
 	cred := postgresCredential(tb)
-	dir, err := os.MkdirTemp("", "herald-pg-")
+	dir, err := os.MkdirTemp(postgresTempBase(cred), "herald-pg-")
 	if err != nil {
 		tb.Fatalf("testserver: postgres dir: %v", err)
 	}
@@ -171,4 +171,18 @@ func postgresCredential(tb testing.TB) *syscall.Credential {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+}
+
+// postgresTempBase is where the server's directory goes: the usual temporary directory,
+// unless the server runs as another user who could not enter it (a TMPDIR private to root);
+// then /tmp.
+func postgresTempBase(cred *syscall.Credential) string {
+	base := os.TempDir()
+	if cred == nil {
+		return base
+	}
+	if fi, err := os.Stat(base); err == nil && fi.Mode().Perm()&0o001 != 0 {
+		return base
+	}
+	return "/tmp"
 }
