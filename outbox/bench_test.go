@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/bridge"
 	"github.com/heraldpush/herald/engine/memory"
+	natsengine "github.com/heraldpush/herald/engine/nats"
 	redisengine "github.com/heraldpush/herald/engine/redis"
 	"github.com/heraldpush/herald/internal/testserver"
 	"github.com/heraldpush/herald/server"
@@ -29,7 +31,7 @@ import (
 //
 //	go test -run '^$' -bench InsertToSubscriber -benchtime 2000x ./outbox/
 func BenchmarkInsertToSubscriber(b *testing.B) {
-	for _, name := range []string{"memory", "redis"} {
+	for _, name := range []string{"memory", "redis", "nats"} {
 		b.Run(name, func(b *testing.B) {
 			var eng herald.Engine
 			switch name {
@@ -38,6 +40,13 @@ func BenchmarkInsertToSubscriber(b *testing.B) {
 			case "redis":
 				srv := testserver.Redis(b)
 				e, err := redisengine.New(context.Background(), redisengine.Options{URL: srv.URL(), Logger: quiet()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				eng = e
+			case "nats":
+				srv := testserver.NATS(b)
+				e, err := natsengine.New(context.Background(), natsengine.Options{URL: srv.URL(), Storage: jetstream.MemoryStorage, Logger: quiet()})
 				if err != nil {
 					b.Fatal(err)
 				}
