@@ -66,8 +66,8 @@ func TestDocumentedExamples(t *testing.T) {
 	jdbcURL := "jdbc:postgresql://" + strings.TrimPrefix(strings.Split(dsn, "/postgres?")[0], "postgres://postgres@") + "/postgres?user=postgres"
 	run(java, "-cp", exampleJDBC, "testdata/examples/Raffle.java", jdbcURL, "7", "44")
 
-	eventually(t, 10*time.Second, "three events", func() bool { return len(history(t, eng, "raffle:7")) >= 3 })
-	eventually(t, 10*time.Second, "outbox emptied", func() bool {
+	eventually(t, 15*time.Second, "three events", func() bool { return len(history(t, eng, "raffle:7")) >= 3 })
+	eventually(t, 15*time.Second, "outbox emptied", func() bool {
 		return count(t, db, "SELECT count(*) FROM "+table) == 0
 	})
 	var entries []int

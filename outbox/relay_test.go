@@ -47,9 +47,9 @@ func TestCommittedRowsArriveInOrder(t *testing.T) {
 				t.Fatalf("ids %v not increasing", ids)
 			}
 
-			live := rec.Wait(t, "order:1", 3, 10*time.Second)
-			rec.Wait(t, "order:2", 1, 10*time.Second)
-			eventually(t, 10*time.Second, "outbox emptied", func() bool {
+			live := rec.Wait(t, "order:1", 3, 15*time.Second)
+			rec.Wait(t, "order:2", 1, 15*time.Second)
+			eventually(t, 15*time.Second, "outbox emptied", func() bool {
 				return count(t, db, "SELECT count(*) FROM "+table) == 0
 			})
 			want := []string{`{"n":1,"items":[1,2]}`, `{"n":2}`, `{"n":3}`}
@@ -108,7 +108,7 @@ func TestCrashBetweenStoreAndDelete(t *testing.T) {
 			}
 			select {
 			case <-crashed:
-			case <-time.After(10 * time.Second):
+			case <-time.After(15 * time.Second):
 				t.Fatal("the first relay never stored a round")
 			}
 			<-first.done
@@ -120,7 +120,7 @@ func TestCrashBetweenStoreAndDelete(t *testing.T) {
 			}
 
 			second := startRelay(t, eng, dsn, bridge.OutboxSource{}, Options{Registerer: prometheus.NewRegistry()}, nil)
-			eventually(t, 10*time.Second, "outbox emptied by the second relay", func() bool {
+			eventually(t, 15*time.Second, "outbox emptied by the second relay", func() bool {
 				return count(t, db, "SELECT count(*) FROM "+table) == 0
 			})
 			if h := history(t, eng, "job:7"); !slices.Equal(h, []string{`{"n":1}`, `{"n":2}`}) {
@@ -159,7 +159,7 @@ func TestOneNodeServesAtATime(t *testing.T) {
 		}
 		return s
 	}
-	eventually(t, 10*time.Second, "one relay serves", func() bool { return len(serving()) == 1 })
+	eventually(t, 15*time.Second, "one relay serves", func() bool { return len(serving()) == 1 })
 	// For several lock retries the other stays a standby.
 	for range 30 {
 		if n := len(serving()); n != 1 {
@@ -175,7 +175,7 @@ func TestOneNodeServesAtATime(t *testing.T) {
 	}
 	delivered := func() bool { return slices.Equal(history(t, eng, "room:1"), want) }
 	put(1)
-	eventually(t, 10*time.Second, "row 1 delivered", delivered)
+	eventually(t, 15*time.Second, "row 1 delivered", delivered)
 
 	// The serving node shuts down: the other takes over.
 	leader := serving()[0]
@@ -186,8 +186,8 @@ func TestOneNodeServesAtATime(t *testing.T) {
 	leader.stop()
 	start := time.Now()
 	put(2)
-	eventually(t, 5*time.Second, "standby took over", standby.Serving)
-	eventually(t, 10*time.Second, "row 2 delivered", delivered)
+	eventually(t, 15*time.Second, "standby took over", standby.Serving)
+	eventually(t, 15*time.Second, "row 2 delivered", delivered)
 	t.Logf("takeover after a shutdown: %v", time.Since(start))
 
 	// The serving node's session is killed (its backend terminated, as when its host dies):
@@ -204,9 +204,9 @@ func TestOneNodeServesAtATime(t *testing.T) {
 	start = time.Now()
 	put(3)
 	put(4)
-	eventually(t, 10*time.Second, "rows 3 and 4 delivered after the kill", delivered)
+	eventually(t, 15*time.Second, "rows 3 and 4 delivered after the kill", delivered)
 	t.Logf("delivery resumed after a killed session: %v", time.Since(start))
-	eventually(t, 10*time.Second, "exactly one serves again", func() bool { return len(serving()) == 1 })
+	eventually(t, 15*time.Second, "exactly one serves again", func() bool { return len(serving()) == 1 })
 	if n := count(t, db, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted`); n != 1 {
 		t.Errorf("%d advisory locks held; want 1", n)
 	}
@@ -234,7 +234,7 @@ func TestBadRowsGoToTheDeadTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "outbox emptied", func() bool {
+	eventually(t, 15*time.Second, "outbox emptied", func() bool {
 		return count(t, db, "SELECT count(*) FROM "+table) == 0
 	})
 	if h := history(t, eng, "task:1"); !slices.Equal(h, []string{`{"n":1}`, `{"n":7}`}) {
@@ -293,12 +293,12 @@ func TestKeepMarksRowsDelivered(t *testing.T) {
 	dsn, db := database(t, true)
 	r := startRelay(t, eng, dsn, bridge.OutboxSource{Keep: true, Poll: 20 * time.Millisecond}, Options{Registerer: prometheus.NewRegistry()}, nil)
 	insert(t, db, false, [3]string{"k:1", "", `1`}, [3]string{"k:1", "", `2`})
-	eventually(t, 10*time.Second, "rows marked", func() bool {
+	eventually(t, 15*time.Second, "rows marked", func() bool {
 		return count(t, db, "SELECT count(*) FROM "+table+" WHERE delivered_at IS NOT NULL") == 2
 	})
 	// One more row: it alone is settled.
 	insert(t, db, false, [3]string{"k:1", "", `3`})
-	eventually(t, 10*time.Second, "third row marked", func() bool {
+	eventually(t, 15*time.Second, "third row marked", func() bool {
 		return count(t, db, "SELECT count(*) FROM "+table+" WHERE delivered_at IS NOT NULL") == 3
 	})
 	if h := history(t, eng, "k:1"); !slices.Equal(h, []string{"1", "2", "3"}) {
@@ -327,11 +327,11 @@ func TestNotifyAndPolling(t *testing.T) {
 			t.Cleanup(func() { eng.Close() })
 			dsn, db := database(t, tt.notify)
 			r := startRelay(t, eng, dsn, bridge.OutboxSource{Poll: tt.poll}, Options{}, nil)
-			eventually(t, 10*time.Second, "serving", r.Serving)
+			eventually(t, 15*time.Second, "serving", r.Serving)
 			// The first round may still be ahead: wait for an idle relay by delivering a row.
 			for i := 1; i <= 3; i++ {
 				insert(t, db, false, [3]string{"n:1", "", fmt.Sprint(i)})
-				eventually(t, 5*time.Second, fmt.Sprintf("row %d delivered", i), func() bool {
+				eventually(t, 15*time.Second, fmt.Sprintf("row %d delivered", i), func() bool {
 					return len(history(t, eng, "n:1")) == i
 				})
 			}
@@ -372,7 +372,7 @@ func TestEngineDownKeepsRowsAndReportsLag(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startRelay(t, eng, dsn, bridge.OutboxSource{}, Options{Registerer: prometheus.NewRegistry()}, nil)
-	eventually(t, 10*time.Second, "lag reported", func() bool { return testutil.ToFloat64(r.met.lag) >= 3600 })
+	eventually(t, 15*time.Second, "lag reported", func() bool { return testutil.ToFloat64(r.met.lag) >= 3600 })
 	if lag := testutil.ToFloat64(r.met.lag); lag > 3700 {
 		t.Errorf("lag = %v s; want about 3600", lag)
 	}
@@ -395,7 +395,7 @@ func TestSessionSettings(t *testing.T) {
 	t.Cleanup(func() { eng.Close() })
 	dsn, db := database(t, true)
 	r := startRelay(t, eng, dsn, bridge.OutboxSource{}, Options{}, nil)
-	eventually(t, 10*time.Second, "serving", r.Serving)
+	eventually(t, 15*time.Second, "serving", r.Serving)
 	var name string
 	if err := db.QueryRow(t.Context(), `SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
 		WHERE l.locktype = 'advisory' AND l.granted`).Scan(&name); err != nil {
@@ -430,14 +430,14 @@ func TestMissingTableIsExplained(t *testing.T) {
 	db := connect(t, srv.DSN())
 	logs := &lockedBuffer{}
 	startRelay(t, eng, srv.DSN(), bridge.OutboxSource{}, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}, nil)
-	eventually(t, 10*time.Second, "a warning naming herald outbox init", func() bool {
+	eventually(t, 15*time.Second, "a warning naming herald outbox init", func() bool {
 		return strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "herald outbox init")
 	})
 	if err := Init(t.Context(), db, table, true); err != nil {
 		t.Fatal(err)
 	}
 	insert(t, db, false, [3]string{"late:1", "", `"hi"`})
-	eventually(t, 10*time.Second, "row delivered after init", func() bool {
+	eventually(t, 15*time.Second, "row delivered after init", func() bool {
 		return slices.Equal(history(t, eng, "late:1"), []string{"hi"})
 	})
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {

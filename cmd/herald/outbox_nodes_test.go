@@ -130,7 +130,7 @@ func TestOutboxNodesFailOver(t *testing.T) {
 		}
 		return s
 	}
-	waitFor(t, 10*time.Second, "one node serves the outbox", func() bool { return len(servingNodes()) == 1 })
+	waitFor(t, 20*time.Second, "one node serves the outbox", func() bool { return len(servingNodes()) == 1 })
 	for range 5 { // and stays the only one over several lock retries
 		time.Sleep(300 * time.Millisecond)
 		if s := servingNodes(); len(s) != 1 {
@@ -193,7 +193,7 @@ func TestOutboxNodesFailOver(t *testing.T) {
 	nodes[leader].kill()
 	start := time.Now()
 	insert(6, 10)
-	waitFor(t, 10*time.Second, "the surviving node serves", other.serving)
+	waitFor(t, 20*time.Second, "the surviving node serves", other.serving)
 	receive("after the kill")
 	t.Logf("the surviving node delivered again %v after the kill", time.Since(start).Round(time.Millisecond))
 	// Nothing more arrives: each row exactly once.

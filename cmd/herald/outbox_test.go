@@ -75,13 +75,13 @@ func TestServeDeliversTheOutbox(t *testing.T) {
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(20 * time.Second):
 			t.Error("serve did not return")
 		}
 	}()
 	re := regexp.MustCompile(`msg="herald is serving" url=(http://[0-9.:]+)`)
 	var base string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for base == "" || !strings.Contains(logs.String(), "outbox: serving the table") {
 		if m := re.FindStringSubmatch(logs.String()); m != nil {
 			base = m[1]
@@ -113,7 +113,7 @@ func TestServeDeliversTheOutbox(t *testing.T) {
 		close(lines)
 	}()
 	var got []string
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(20 * time.Second)
 	for len(got) < 2 {
 		select {
 		case l, ok := <-lines:
@@ -124,7 +124,7 @@ func TestServeDeliversTheOutbox(t *testing.T) {
 				got = append(got, l)
 			}
 		case <-timeout:
-			t.Fatalf("no event within 10s; got %q; logs:\n%s", got, logs)
+			t.Fatalf("no event within 20s; got %q; logs:\n%s", got, logs)
 		}
 	}
 	if want := []string{"event: paid", `data: {"total":12.5}`}; got[0] != want[0] || got[1] != want[1] {
@@ -136,7 +136,7 @@ func TestServeDeliversTheOutbox(t *testing.T) {
 		`herald_outbox_serving{table="herald_outbox"} 1`,
 		`herald_outbox_dead_rows_total{table="herald_outbox"} 0`,
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(20 * time.Second)
 	for {
 		mresp, err := http.Get(base + "/metrics")
 		if err != nil {
