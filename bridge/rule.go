@@ -17,6 +17,8 @@
 //	    topic: "scan:{job_id}"
 //	    event_field: stage
 //	    final_when: {field: status, equals: completed}
+//	  # Rows an application inserts into a PostgreSQL table in its own transactions
+//	  - outbox: {dsn: "postgres://herald@db/app", table: herald_outbox}
 //
 // Templates are described at Template, patterns at Pattern.
 package bridge
@@ -36,8 +38,10 @@ import (
 // ErrInvalidRule reports a bridge rule that cannot work; the message says why.
 var ErrInvalidRule = errors.New("invalid bridge rule")
 
-// Rule maps the messages of matching channels (Pattern) or stream keys (Stream) to topics.
-// Exactly one of Pattern and Stream is set. Call Compile (or CompileRules) before Map.
+// Rule maps the messages of matching channels (Pattern) or stream keys (Stream) to topics,
+// or names a PostgreSQL outbox table (Outbox). Exactly one of Pattern, Stream and Outbox is
+// set. Call Compile (or CompileRules) before Map. Engines serve Pattern and Stream rules;
+// outbox rules are served by package outbox (see SplitOutbox).
 type Rule struct {
 	// Pattern is a Pub/Sub channel (or NATS subject) glob; see Pattern.
 	Pattern string `yaml:"pattern,omitempty" json:"pattern,omitempty"`
@@ -56,6 +60,8 @@ type Rule struct {
 	DataField string `yaml:"data_field,omitempty" json:"data_field,omitempty"`
 	// FinalWhen makes a message final (closing its topic) when a field has a value.
 	FinalWhen *Condition `yaml:"final_when,omitempty" json:"final_when,omitempty"`
+	// Outbox makes the rule a transactional outbox source; see OutboxSource.
+	Outbox *OutboxSource `yaml:"outbox,omitempty" json:"outbox,omitempty"`
 
 	compiled *compiled
 }
@@ -102,6 +108,13 @@ func (r *Rule) Compile() error {
 
 func (r *Rule) compile() (*compiled, error) {
 	c := &compiled{}
+	if r.Outbox != nil {
+		if r.Pattern != "" || len(r.Stream) > 0 || r.Group != "" || r.Topic != "" || r.Event != "" ||
+			r.EventField != "" || r.DataField != "" || r.FinalWhen != nil {
+			return nil, errors.New("an outbox rule takes only outbox: {dsn, table, poll, batch, keep}; its rows name their topic, event and data")
+		}
+		return c, r.Outbox.Check()
+	}
 	switch {
 	case r.Pattern != "" && len(r.Stream) > 0:
 		return nil, errors.New("set either pattern or stream, not both")
@@ -165,6 +178,33 @@ func CompileRules(rules []Rule) error {
 		}
 	}
 	return nil
+}
+
+// CompileBrokerRules compiles rules that an engine serves: like CompileRules, but an
+// outbox rule is an error (package outbox serves those; see SplitOutbox).
+func CompileBrokerRules(rules []Rule) error {
+	for i := range rules {
+		if rules[i].IsOutbox() {
+			return fmt.Errorf("bridge rule %d: %w: outbox rules are served by package outbox, not by an engine", i, ErrInvalidRule)
+		}
+	}
+	return CompileRules(rules)
+}
+
+// IsOutbox reports whether r is a transactional outbox source.
+func (r *Rule) IsOutbox() bool { return r.Outbox != nil }
+
+// SplitOutbox separates outbox rules from the broker rules that engines serve, keeping
+// the order of each.
+func SplitOutbox(rules []Rule) (broker, outbox []Rule) {
+	for _, r := range rules {
+		if r.IsOutbox() {
+			outbox = append(outbox, r)
+		} else {
+			broker = append(broker, r)
+		}
+	}
+	return broker, outbox
 }
 
 // IsStream reports whether r reads streams rather than Pub/Sub channels.

@@ -9,6 +9,7 @@
 //	herald token     [flags]   mint a JWT for tests and scripts
 //	herald bench     [flags]   load-test a Herald cluster
 //	herald probe URL [flags]   diagnose the proxy path in front of Herald
+//	herald outbox init [flags] create the PostgreSQL transactional outbox table
 //
 // Run "herald COMMAND -h" for a command's flags.
 package main
@@ -42,6 +43,7 @@ func commands() map[string]command {
 		"token":     {summary: "mint a JWT for tests and scripts", run: runToken},
 		"bench":     benchCommand(),
 		"probe":     probeCommand(),
+		"outbox":    outboxCommand(),
 	}
 }
 
@@ -93,7 +95,7 @@ func (e usageError) Unwrap() error { return e.error }
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "Herald — a real-time push gateway (Server-Sent Events)")
 	fmt.Fprintln(w, "\nUsage: herald COMMAND [flags]\n\nCommands:")
-	for _, name := range []string{"serve", "publish", "subscribe", "token", "bench", "probe"} {
+	for _, name := range []string{"serve", "publish", "subscribe", "token", "bench", "probe", "outbox"} {
 		if c, ok := cmds[name]; ok {
 			fmt.Fprintf(w, "  %-10s %s\n", name, c.summary)
 		}

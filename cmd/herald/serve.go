@@ -34,7 +34,8 @@ type serveConfig struct {
 	RedisCluster  bool   `yaml:"redis_cluster"`
 	NATSURL       string `yaml:"nats_url"`
 	NATSCreds     string `yaml:"nats_creds"`
-	// Bridge maps raw broker channels (Redis Pub/Sub, Redis Streams, NATS subjects) to topics.
+	// Bridge maps raw broker channels (Redis Pub/Sub, Redis Streams, NATS subjects) to
+	// topics; its outbox rules read PostgreSQL outbox tables (outbox.go).
 	Bridge     []bridge.Rule `yaml:"bridge"`
 	Demo       bool          `yaml:"demo"`
 	DebugAddr  string        `yaml:"debug_addr"`
@@ -103,6 +104,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer closeDebug() // after the drain: the debug address shows herald_draining throughout
 	}
+	if err := bridge.CompileRules(cfg.Bridge); err != nil { // errors name the rule's index in the file
+		return usageError{err}
+	}
+	var outboxRules []bridge.Rule
+	cfg.Bridge, outboxRules = bridge.SplitOutbox(cfg.Bridge)
 	engine, err := newEngine(ctx, &cfg, logger)
 	if err != nil {
 		return err
@@ -112,6 +118,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
+	relays, err := outboxRelays(outboxRules, engine, srv.Config().MaxMessageBytes, met, logger) // outbox.go
+	if err != nil {
+		return usageError{err}
+	}
+	stopRelays := func() {}
+	defer func() { stopRelays() }() // runs before the engine closes
 	publish := engine.Publish
 	if !cfg.Demo {
 		publish = nil
@@ -132,6 +144,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if cfg.Engine == "memory" {
 			logger.Info("memory engine: history lives in this process only; use --engine redis or nats to run several nodes")
 		}
+		stopRelays = runRelays(ctx, relays) // outbox.go
 	})
 }
 

@@ -30,7 +30,7 @@ func (e *Engine) bridgeQueue() string { return e.opts.Prefix + "-bridge" }
 // checkBridge compiles the rules and checks that their patterns are NATS subjects that
 // cannot reach Herald's own subjects (which would loop).
 func checkBridge(rules []bridge.Rule, prefix string) error {
-	if err := bridge.CompileRules(rules); err != nil {
+	if err := bridge.CompileBrokerRules(rules); err != nil {
 		return err
 	}
 	for i, r := range rules {

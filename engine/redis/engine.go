@@ -139,7 +139,7 @@ var (
 // New connects to Redis (checking it with PING) and returns an engine. Call Start before
 // Subscribe.
 func New(ctx context.Context, opts Options) (*Engine, error) {
-	if err := bridge.CompileRules(opts.Bridge); err != nil {
+	if err := bridge.CompileBrokerRules(opts.Bridge); err != nil {
 		return nil, err
 	}
 	e := &Engine{

@@ -1,4 +1,4 @@
-// Package testserver starts real backing servers (redis-server, nats-server) for tests, on
+// Package testserver starts real backing servers (redis-server, nats-server, PostgreSQL) for tests, on
 // free loopback ports with their own temporary directories, and stops them when the test ends.
 //
 // A missing server binary is a test failure, never a skip: the README's test command installs
