@@ -37,7 +37,11 @@ func TestHeraldNodesOnNATSCluster(t *testing.T) {
 		NewEngine: func(t *testing.T, cfg server.Config) herald.Engine {
 			url := servers[next%len(servers)].URL()
 			next++
-			e, err := natsengine.New(context.Background(), natsengine.Options{URL: url, Retention: cfg.Retention, Replicas: 3})
+			// A fresh three-server cluster may still be electing its meta leader: creating
+			// an R3 stream can take longer than the default round trip on a busy machine.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			e, err := natsengine.New(ctx, natsengine.Options{URL: url, Retention: cfg.Retention, Replicas: 3})
 			if err != nil {
 				t.Fatal(err)
 			}
