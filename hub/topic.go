@@ -28,6 +28,8 @@ type topic struct {
 	filling bool   // a fill goroutine is reading history
 	dirty   bool   // a live event arrived that was not fanned out; history must be read
 	subs    []*sub
+
+	followers []Follower // in-process followers (follow.go); guarded by mu
 }
 
 // sub is one connection's membership in one topic.
@@ -251,6 +253,7 @@ func (h *Hub) Resync() {
 // nobody is writing into own, for the caller to serve once it has released t's lock.
 func (h *Hub) fanoutLocked(t *topic, ev *herald.Event, own *inlineConns) {
 	t.epoch, t.last, t.closed = ev.Epoch, ev.Seq, ev.Final
+	followEventLocked(t, ev) // follow.go hook
 	if len(t.subs) == 0 {
 		return
 	}
@@ -272,6 +275,7 @@ func (h *Hub) fanoutLocked(t *topic, ev *herald.Event, own *inlineConns) {
 // resetLocked moves the node's position to pos and tells every subscriber.
 func (h *Hub) resetLocked(t *topic, reason string, pos herald.Position, closed bool) {
 	t.epoch, t.last, t.closed = pos.Epoch, pos.Seq, closed
+	followResetLocked(t, reason, pos) // follow.go hook
 	if len(t.subs) == 0 {
 		return
 	}

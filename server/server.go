@@ -18,6 +18,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/hub"
+	"github.com/heraldpush/herald/mercure"
 	"github.com/heraldpush/herald/metrics"
 )
 
@@ -37,16 +38,17 @@ type Options struct {
 
 // Server is a Herald gateway node.
 type Server struct {
-	cfg    Config
-	engine herald.Engine
-	hub    *hub.Hub
-	log    *slog.Logger
-	mux    *http.ServeMux
-	name   string
-	met    *metrics.Metrics
-	stop   context.CancelFunc
-	sec    *security      // authentication and limits (auth.go, limits.go)
-	pres   *presenceState // presence.go
+	cfg     Config
+	engine  herald.Engine
+	hub     *hub.Hub
+	log     *slog.Logger
+	mux     *http.ServeMux
+	name    string
+	met     *metrics.Metrics
+	stop    context.CancelFunc
+	sec     *security      // authentication and limits (auth.go, limits.go)
+	pres    *presenceState // presence.go
+	mercure *mercure.Hub   // mercure.go; nil unless enabled
 
 	mu       sync.Mutex
 	started  bool
@@ -93,6 +95,9 @@ func New(cfg Config, engine herald.Engine, opts Options) (*Server, error) {
 	if s.met != nil {
 		s.mux.Handle("/metrics", s.met.Handler())
 	}
+	if err := s.setupMercure(); err != nil { // mercure.go
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	return s, nil
 }
 
@@ -117,6 +122,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.started = true
 	s.startPresence() // presence.go
+	s.startMercure()  // mercure.go
 	if s.met != nil {
 		sctx, stop := context.WithCancel(context.Background())
 		s.stop = stop
@@ -134,7 +140,10 @@ func (s *Server) Drain(ctx context.Context) {
 	s.mu.Lock()
 	s.draining = true
 	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { defer close(done); s.drainMercure(ctx) }() // mercure.go
 	s.hub.Drain(ctx, s.cfg.Drain)
+	<-done
 }
 
 // Close ends every stream at once and stops the hub. It does not close the engine.
@@ -144,6 +153,7 @@ func (s *Server) Close() {
 		s.stop()
 	}
 	s.mu.Unlock()
+	s.closeMercure() // mercure.go: before the hub it follows the log through
 	s.hub.Close()
 	s.closePresence() // presence.go: goodbye after every stream left
 }

@@ -1,0 +1,217 @@
+package mercure_test
+
+import (
+	"context"
+	"time"
+
+	"fmt"
+	"github.com/golang-jwt/jwt/v5"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/heraldpush/herald/mercure"
+)
+
+// TestPublishSubscribe: exact, template and "*" selectors, alternates, event type, retry and
+// multi-line data reach the subscribers they select, with the publisher's id or the hub's.
+func TestPublishSubscribe(t *testing.T) {
+	n := newNode(t, mercureConfig())
+	exact := subscribe(t, n.url, form("topic", "https://example.com/books/1"), nil)
+	tmpl := subscribe(t, n.url, form("topic", "https://example.com/books/{id}", "topic", "https://example.com/users/{u}/books/{b}"), nil)
+	all := subscribe(t, n.url, form("topic", "*"), nil)
+	other := subscribe(t, n.url, form("topic", "https://example.com/authors/{id}"), nil)
+
+	id1 := mustPublish(t, n.url, form("topic", "https://example.com/books/1", "data", "one", "id", "book-1", "type", "created"))
+	if id1 != "book-1" {
+		t.Fatalf("publisher's id answered as %q", id1)
+	}
+	id2 := mustPublish(t, n.url, form("topic", "https://example.com/books/2", "data", "line1\nline2\r\nline3"))
+	if !strings.HasPrefix(id2, "urn:uuid:") || len(id2) != len("urn:uuid:")+36 || id2[len("urn:uuid:")+14] != '7' {
+		t.Fatalf("generated id %q is not urn:uuid: + a UUID v7", id2)
+	}
+	// Canonical topic matches nothing, an alternate matches the two-variable template.
+	id3 := mustPublish(t, n.url, form("topic", "https://example.com/reviews/9", "topic", "https://example.com/users/7/books/3", "data", "alt", "retry", "1500"))
+	marker := mustPublish(t, n.url, form("topic", "https://example.com/authors/1", "data", "marker"))
+
+	ev := exact.nextIs(t, id1)
+	if ev.Name != "created" || string(ev.Data) != "one" {
+		t.Fatalf("exact got %s %q", ev.Name, ev.Data)
+	}
+	tmpl.nextIs(t, id1)
+	if ev := tmpl.nextIs(t, id2); string(ev.Data) != "line1\nline2\nline3" {
+		t.Fatalf("multi-line data arrived as %q", ev.Data)
+	}
+	tmpl.nextIs(t, id3)
+	for _, id := range []string{id1, id2, id3, marker} {
+		all.nextIs(t, id)
+	}
+	other.nextIs(t, marker)
+	// exact saw nothing after id1 but the marker is not for it: publish one for it.
+	last := mustPublish(t, n.url, form("topic", "https://example.com/books/1", "data", "again"))
+	exact.nextIs(t, last)
+}
+
+// TestSubscribeHeaders: the headers the reference hub sends, and Last-Event-ID echoing the
+// newest update when the client sent one ("earliest" when the log is empty).
+func TestSubscribeHeaders(t *testing.T) {
+	n := newNode(t, mercureConfig())
+	s := subscribe(t, n.url, form("topic", "x", "lastEventID", "nope"), nil)
+	want := map[string]string{
+		"Content-Type":      "text/event-stream",
+		"Cache-Control":     "private, no-cache, no-store, must-revalidate, max-age=0",
+		"X-Accel-Buffering": "no",
+		"Last-Event-Id":     "earliest",
+	}
+	for k, v := range want {
+		if got := s.resp.Header.Get(k); got != v {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+	id := mustPublish(t, n.url, form("topic", "x", "data", "d"))
+	s2 := subscribe(t, n.url, form("topic", "x"), http.Header{"Last-Event-Id": {"unknown"}})
+	if got := s2.resp.Header.Get("Last-Event-ID"); got != id {
+		t.Errorf("Last-Event-ID %q, want the newest id %q", got, id)
+	}
+	s3 := subscribe(t, n.url, form("topic", "x"), nil)
+	if got, ok := s3.resp.Header["Last-Event-Id"]; ok {
+		t.Errorf("Last-Event-ID %q sent without a requested one", got)
+	}
+}
+
+// TestPrivateUpdates: a private update reaches only subscribers whose mercure.subscribe
+// selects one of its topics.
+func TestPrivateUpdates(t *testing.T) {
+	n := newNode(t, mercureConfig())
+	auth := func(claim map[string]any) http.Header {
+		return http.Header{"Authorization": {"Bearer " + token(t, subKey, claim)}}
+	}
+	anon := subscribe(t, n.url, form("topic", "*"), nil)
+	allowed := subscribe(t, n.url, form("topic", "https://example.com/books/{id}"),
+		auth(map[string]any{"subscribe": []string{"https://example.com/books/{id}"}}))
+	wrong := subscribe(t, n.url, form("topic", "https://example.com/books/{id}"),
+		auth(map[string]any{"subscribe": []string{"https://example.com/authors/{id}"}}))
+	viaAlt := subscribe(t, n.url, form("topic", "https://example.com/books/1"),
+		auth(map[string]any{"subscribe": []string{"https://example.com/users/42"}}))
+	q := form("topic", "https://example.com/books/1")
+	q.Set("authorization", token(t, subKey, map[string]any{"subscribe": []string{"*"}}))
+	byQuery := subscribe(t, n.url, q, nil)
+
+	priv := mustPublish(t, n.url, form("topic", "https://example.com/books/1", "topic", "https://example.com/users/42", "data", "secret", "private", ""))
+	pub := mustPublish(t, n.url, form("topic", "https://example.com/books/1", "data", "public"))
+
+	allowed.nextIs(t, priv)
+	allowed.nextIs(t, pub)
+	viaAlt.nextIs(t, priv)
+	byQuery.nextIs(t, priv)
+	anon.nextIs(t, pub)
+	wrong.nextIs(t, pub)
+}
+
+// TestResume: Last-Event-ID (header, lastEventID, legacy Last-Event-ID query) replays the
+// matching updates after it; earliest replays all; an unknown id replays nothing (with
+// Reset, Herald's event: reset first).
+func TestResume(t *testing.T) {
+	type tc struct {
+		name  string
+		query func(ids []string) (url.Values, http.Header)
+		want  func(ids []string) []string
+	}
+	cases := []tc{
+		{"header", func(ids []string) (url.Values, http.Header) {
+			return form("topic", "a"), http.Header{"Last-Event-Id": {ids[0]}}
+		}, func(ids []string) []string { return ids[2:] }},
+		{"query", func(ids []string) (url.Values, http.Header) {
+			return form("topic", "a", "lastEventID", ids[2]), nil
+		}, func(ids []string) []string { return ids[3:] }},
+		{"legacy query", func(ids []string) (url.Values, http.Header) {
+			return form("topic", "*", "Last-Event-ID", ids[1]), nil
+		}, func(ids []string) []string { return ids[2:] }},
+		{"earliest", func(ids []string) (url.Values, http.Header) {
+			return form("topic", "a", "lastEventID", "earliest"), nil
+		}, func(ids []string) []string { return []string{ids[0], ids[2], ids[3]} }},
+		{"unknown", func(ids []string) (url.Values, http.Header) {
+			return form("topic", "a", "lastEventID", "urn:uuid:gone"), nil
+		}, func(ids []string) []string { return nil }},
+	}
+	for _, reset := range []bool{false, true} {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/reset=%v", c.name, reset), func(t *testing.T) {
+				mc := mercureConfig()
+				mc.Reset = reset
+				n := newNode(t, mc)
+				var ids []string
+				for i, topic := range []string{"a", "b", "a", "a"} {
+					ids = append(ids, mustPublish(t, n.url, form("topic", topic, "data", strconv.Itoa(i))))
+				}
+				q, hdr := c.query(ids)
+				s := subscribe(t, n.url, q, hdr)
+				if got := s.resp.Header.Get("Last-Event-ID"); got != ids[3] {
+					t.Errorf("Last-Event-ID %q, want %q", got, ids[3])
+				}
+				if c.name == "unknown" && reset {
+					if ev := s.next(t); ev.Name != "reset" {
+						t.Fatalf("want event: reset for an unknown id, got %s %q", ev.Name, ev.Data)
+					}
+				}
+				for _, id := range c.want(ids) {
+					s.nextIs(t, id)
+				}
+				live := mustPublish(t, n.url, form("topic", "a", "data", "live"))
+				s.nextIs(t, live)
+			})
+		}
+	}
+}
+
+// TestV1CannotReadTheLog: the log topic carries private updates; /v1/events refuses it.
+func TestV1CannotReadTheLog(t *testing.T) {
+	n := newNode(t, mercureConfig())
+	resp, err := http.Get(n.url + "/v1/events?topic=" + url.QueryEscape(string(mercure.LogTopic)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestTokenExpiryEndsStream: a subscriber's stream ends when its token expires.
+func TestTokenExpiryEndsStream(t *testing.T) {
+	n := newNode(t, mercureConfig())
+	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"exp": time.Now().Add(time.Second).Unix(), "mercure": map[string]any{"subscribe": []string{"*"}},
+	}).SignedString([]byte(subKey))
+	s := subscribe(t, n.url, form("topic", "x"), http.Header{"Authorization": {"Bearer " + tok}})
+	select {
+	case _, ok := <-s.events:
+		if ok {
+			t.Fatal("unexpected event")
+		}
+	case <-time.After(waitFor):
+		t.Fatal("stream still open after its token expired")
+	}
+}
+
+// TestDrainEndsStreams: Drain ends every Mercure stream and returns.
+func TestDrainEndsStreams(t *testing.T) {
+	n := newNode(t, mercureConfig())
+	s := subscribe(t, n.url, form("topic", "x"), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	n.srv.Drain(ctx)
+	if got := n.srv.Mercure().Subscribers(); got != 0 {
+		t.Fatalf("%d subscribers after Drain", got)
+	}
+	select {
+	case _, ok := <-s.events:
+		if ok {
+			t.Fatal("unexpected event")
+		}
+	case <-time.After(waitFor):
+		t.Fatal("stream still open after Drain")
+	}
+}
