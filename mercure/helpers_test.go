@@ -102,10 +102,16 @@ func mustPublish(t *testing.T, base string, form url.Values) string {
 	return body
 }
 
+// event is a received event with the stream's reconnection time after it.
+type event struct {
+	sse.Event
+	Retry time.Duration
+}
+
 // stream is an open subscription.
 type stream struct {
 	resp   *http.Response
-	events chan sse.Event
+	events chan event
 	cancel context.CancelFunc
 }
 
@@ -122,7 +128,7 @@ func subscribe(t *testing.T, base string, query url.Values, hdr http.Header) *st
 		cancel()
 		t.Fatalf("subscribe: %v", err)
 	}
-	s := &stream{resp: resp, events: make(chan sse.Event, 100), cancel: cancel}
+	s := &stream{resp: resp, events: make(chan event, 100), cancel: cancel}
 	t.Cleanup(func() { cancel(); resp.Body.Close() })
 	if resp.StatusCode != http.StatusOK {
 		return s
@@ -142,14 +148,15 @@ func subscribe(t *testing.T, base string, query url.Values, hdr http.Header) *st
 				return
 			}
 			ev.Data = append([]byte(nil), ev.Data...)
-			s.events <- ev
+			retry, _ := r.Retry()
+			s.events <- event{ev, retry}
 		}
 	}()
 	return s
 }
 
 // next returns the next event or fails after waitFor.
-func (s *stream) next(t *testing.T) sse.Event {
+func (s *stream) next(t *testing.T) event {
 	t.Helper()
 	select {
 	case ev, ok := <-s.events:
@@ -160,12 +167,12 @@ func (s *stream) next(t *testing.T) sse.Event {
 	case <-time.After(waitFor):
 		t.Fatal("no event within", waitFor)
 	}
-	return sse.Event{}
+	return event{}
 }
 
 // none asserts that no event arrives before a marker update the caller published after:
 // the next event must be the marker.
-func (s *stream) nextIs(t *testing.T, id string) sse.Event {
+func (s *stream) nextIs(t *testing.T, id string) event {
 	t.Helper()
 	ev := s.next(t)
 	if ev.ID != id {

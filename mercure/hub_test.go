@@ -44,7 +44,9 @@ func TestPublishSubscribe(t *testing.T) {
 	if ev := tmpl.nextIs(t, id2); string(ev.Data) != "line1\nline2\nline3" {
 		t.Fatalf("multi-line data arrived as %q", ev.Data)
 	}
-	tmpl.nextIs(t, id3)
+	if ev := tmpl.nextIs(t, id3); ev.Retry != 1500*time.Millisecond {
+		t.Fatalf("retry %v, want 1.5s", ev.Retry)
+	}
 	for _, id := range []string{id1, id2, id3, marker} {
 		all.nextIs(t, id)
 	}
