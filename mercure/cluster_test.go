@@ -16,27 +16,33 @@ import (
 )
 
 // TestClusterRedis: three Herald nodes over one real redis-server.
-func TestClusterRedis(t *testing.T) {
+func TestClusterRedis(t *testing.T) { clusterScenario(t, redisBroker(t)) }
+
+// TestClusterNATS: three Herald nodes over one real nats-server with JetStream.
+func TestClusterNATS(t *testing.T) { clusterScenario(t, natsBroker(t)) }
+
+// redisBroker starts a real redis-server for Herald nodes.
+func redisBroker(t *testing.T) clustertest.Broker {
 	rs := testserver.Redis(t)
-	clusterScenario(t, clustertest.Broker{NewEngine: func(t *testing.T, cfg server.Config) herald.Engine {
+	return clustertest.Broker{NewEngine: func(t *testing.T, cfg server.Config) herald.Engine {
 		e, err := redisengine.New(context.Background(), redisengine.Options{URL: rs.URL(), Retention: cfg.Retention})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return e
-	}})
+	}}
 }
 
-// TestClusterNATS: three Herald nodes over one real nats-server with JetStream.
-func TestClusterNATS(t *testing.T) {
+// natsBroker starts a real nats-server with JetStream for Herald nodes.
+func natsBroker(t *testing.T) clustertest.Broker {
 	ns := testserver.NATS(t)
-	clusterScenario(t, clustertest.Broker{NewEngine: func(t *testing.T, cfg server.Config) herald.Engine {
+	return clustertest.Broker{NewEngine: func(t *testing.T, cfg server.Config) herald.Engine {
 		e, err := natsengine.New(context.Background(), natsengine.Options{URL: ns.URL(), Retention: cfg.Retention})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return e
-	}})
+	}}
 }
 
 // clusterScenario: updates published on one node reach subscribers on the others (private
