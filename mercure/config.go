@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -83,6 +84,11 @@ func (c Config) WithDefaults() (Config, error) {
 	}
 	if !c.Enabled {
 		return c, nil
+	}
+	for _, k := range []string{c.PublisherJWTKey, c.SubscriberJWTKey} {
+		if strings.HasPrefix(strings.TrimSpace(k), "-----BEGIN") {
+			return c, errors.New("mercure: a PEM public key is not an HMAC secret: put it in a file and pass it as --mercure-publisher-jwt-public-key / --mercure-subscriber-jwt-public-key")
+		}
 	}
 	if c.PublisherJWTKey == "" && c.PublisherJWTPublicKey == "" && c.PublisherJWKSURL == "" {
 		return c, errors.New("mercure: a publisher key is required (--mercure-publisher-jwt-key, MERCURE_PUBLISHER_JWT_KEY, --mercure-publisher-jwt-public-key or --mercure-publisher-jwks-url)")
