@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,9 +74,13 @@ type Hub struct {
 	ids      idMap
 	idx      *index
 	subs     map[*subscriber]struct{}
-	dispatch uint64 // counts dispatched updates (index dedup mark)
-	draining bool
-	stop     func()
+	dispatch uint64                   // counts dispatched updates (index dedup mark)
+	active   map[string]*subscription // the cluster's active subscriptions (subscriptions.go)
+	// liveTracked records the subscription events that arrived live before the node read
+	// the log's history (nil value: ended); nil once ready.
+	liveTracked map[string]*subscription
+	draining    bool
+	stop        func()
 }
 
 // New builds a Mercure hub from cfg (defaults filled in by WithDefaults). Call Start.
@@ -101,7 +106,8 @@ func New(cfg Config, opts Options) (*Hub, error) {
 	}
 	h := &Hub{cfg: cfg, opts: opts, engine: opts.Engine, log: opts.Logger, cache: newSelectorCache(10000),
 		ready: make(chan struct{}), idx: newIndex(), subs: make(map[*subscriber]struct{}),
-		ids: newIDMap(cfg.HistorySize)}
+		ids: newIDMap(cfg.HistorySize), active: make(map[string]*subscription),
+		liveTracked: make(map[string]*subscription)}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.pub = verifier{cookie: cfg.Cookie, origins: cfg.PublishOrigins, cache: h.cache}
 	if h.pub.auth, err = newRoleAuth(cfg.PublisherJWTKey, cfg.PublisherJWTPublicKey, cfg.PublisherJWKSURL, opts.Logger); err != nil {
@@ -209,6 +215,11 @@ func (h *Hub) snapshotLocked() []*subscriber {
 // ServeHTTP serves GET (subscribe), POST (publish) and OPTIONS (CORS preflight) on Path.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != Path {
+		if r.URL.Path == SubscriptionsPath || strings.HasPrefix(r.URL.Path, SubscriptionsPath+"/") {
+			h.cors(w, r)
+			h.serveSubscriptions(w, r)
+			return
+		}
 		http.NotFound(w, r)
 		return
 	}

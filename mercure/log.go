@@ -91,6 +91,7 @@ func (f follower) Event(ev *herald.Event) {
 	}
 	h.headID = u.ID
 	h.ids.add(u.ID, ev.Seq)
+	h.trackLocked(u) // subscriptions.go
 	h.dispatchLocked(u, ev.Seq)
 }
 
@@ -169,21 +170,37 @@ func (h *Hub) follow() {
 	h.followed = true
 	h.mu.Unlock()
 
-	old, lastID := h.readIDs(head)
+	old, lastID, system := h.readIDs(head)
 	h.mu.Lock()
 	if h.epoch == head.Epoch {
 		h.ids.prepend(old)
 		if h.head == head.Seq && h.headID == "" {
 			h.headID = lastID
 		}
+		// Subscription events from before the node followed, in order, under the ones
+		// that arrived live meanwhile.
+		live := h.liveTracked
+		h.liveTracked = nil
+		h.active = make(map[string]*subscription)
+		for _, u := range system {
+			h.trackLocked(u)
+		}
+		for id, s := range live {
+			if s == nil {
+				delete(h.active, id)
+			} else {
+				h.active[id] = s
+			}
+		}
 	}
+	h.liveTracked = nil
 	close(h.ready)
 	h.mu.Unlock()
 }
 
 // readIDs reads the log's retained history up to head and returns its ids, oldest first,
 // and the id of the event at head.
-func (h *Hub) readIDs(head herald.Position) (ids []idEntry, lastID string) {
+func (h *Hub) readIDs(head herald.Position) (ids []idEntry, lastID string, system []*update) {
 	var after uint64
 	backoff := 50 * time.Millisecond
 	for after < head.Seq && h.ctx.Err() == nil {
@@ -193,7 +210,7 @@ func (h *Hub) readIDs(head herald.Position) (ids []idEntry, lastID string) {
 		if err != nil {
 			h.log.Warn("mercure: reading the log's history failed; retrying", "err", err)
 			if !sleepCtx(h.ctx, backoff) {
-				return ids, lastID
+				return ids, lastID, system
 			}
 			backoff = min(backoff*2, 2*time.Second)
 			continue
@@ -204,7 +221,7 @@ func (h *Hub) readIDs(head herald.Position) (ids []idEntry, lastID string) {
 		for i := range hist.Events {
 			ev := &hist.Events[i]
 			if ev.Seq > head.Seq {
-				return ids, lastID
+				return ids, lastID, system
 			}
 			after = ev.Seq
 			if u, err := decodeUpdate(ev.Data); err == nil {
@@ -212,10 +229,13 @@ func (h *Hub) readIDs(head herald.Position) (ids []idEntry, lastID string) {
 				if ev.Seq == head.Seq {
 					lastID = u.ID
 				}
+				if u.System {
+					system = append(system, u)
+				}
 			}
 		}
 	}
-	return ids, lastID
+	return ids, lastID, system
 }
 
 // lookup finds the log position of a Mercure id: in the map, else among the events after

@@ -66,6 +66,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.unregister(s)
+	h.announce(r.Context(), s, true) // subscriptions.go
 
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
@@ -157,6 +158,11 @@ func (h *Hub) unregister(s *subscriber) {
 		h.idx.remove(s)
 	}
 	h.mu.Unlock()
+	if h.cfg.Subscriptions {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.announce(ctx, s, false)
+	}
 }
 
 // replay writes the updates for s after from up to head, from the log's history. If the

@@ -17,6 +17,8 @@ type update struct {
 	Type    string   `json:"y,omitempty"`
 	Retry   uint64   `json:"r,omitempty"`
 	Data    string   `json:"d"`
+	// System marks an update the hub itself made (a subscription event).
+	System bool `json:"s,omitempty"`
 }
 
 // encode returns the update as event data.

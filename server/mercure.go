@@ -27,6 +27,8 @@ func (s *Server) setupMercure() error {
 	}
 	s.mercure = m
 	s.mux.Handle(mercure.Path, m)
+	s.mux.Handle(mercure.SubscriptionsPath, m)
+	s.mux.Handle(mercure.SubscriptionsPath+"/", m)
 	return nil
 }
 
