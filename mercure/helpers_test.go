@@ -38,7 +38,13 @@ func mercureConfig() mercure.Config {
 
 func newNode(t *testing.T, mc mercure.Config) *node {
 	t.Helper()
-	cfg := server.Config{Mercure: mc, Drain: 100 * time.Millisecond}
+	return newNodeWith(t, server.Config{Mercure: mc})
+}
+
+// newNodeWith starts a node with a whole server configuration.
+func newNodeWith(t *testing.T, cfg server.Config) *node {
+	t.Helper()
+	cfg.Drain = 100 * time.Millisecond
 	eng := memory.New(memory.Options{Retention: cfg.Retention})
 	srv, err := server.New(cfg, eng, server.Options{EngineName: "memory"})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/heraldpush/herald/mercure"
+	"github.com/heraldpush/herald/server"
 )
 
 // TestPublishRejects: authorization failures answer 401, malformed input 400, a topic inside
@@ -140,5 +141,53 @@ func TestSubscribeRejects(t *testing.T) {
 				t.Fatalf("status %d, want %d", resp.StatusCode, c.status)
 			}
 		})
+	}
+}
+
+// TestMercureLimits: the node's limits apply to the Mercure endpoint: open streams per
+// address and the publish rate answer 429.
+func TestMercureLimits(t *testing.T) {
+	cfg := server.Config{Mercure: mercureConfig(), Limits: server.Limits{MaxConnsPerIP: 1, PublishRate: 0.001, PublishBurst: 1}}
+	n := newNodeWith(t, cfg)
+	subscribe(t, n.url, form("topic", "x"), nil)
+	second := subscribe(t, n.url, form("topic", "x"), nil)
+	if second.resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second stream from one address: %d, want 429", second.resp.StatusCode)
+	}
+	mustPublish(t, n.url, form("topic", "x", "data", "1"))
+	if status, _ := publish(t, n.url, publisherToken(t), form("topic", "x", "data", "2")); status != http.StatusTooManyRequests {
+		t.Fatalf("publish over the rate: %d, want 429", status)
+	}
+}
+
+// TestCORSPreflight: an allowed origin gets the preflight answer EventSource with
+// credentials needs; another origin gets no CORS headers.
+func TestCORSPreflight(t *testing.T) {
+	mc := mercureConfig()
+	mc.CORSOrigins = []string{"https://app.example.com"}
+	n := newNode(t, mc)
+	for _, c := range []struct {
+		origin string
+		allow  string
+	}{{"https://app.example.com", "https://app.example.com"}, {"https://evil.example.com", ""}} {
+		req, _ := http.NewRequest(http.MethodOptions, n.url+mercure.Path, nil)
+		req.Header.Set("Origin", c.origin)
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		req.Header.Set("Access-Control-Request-Headers", "last-event-id, cache-control")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if got := h.Get("Access-Control-Allow-Origin"); got != c.allow {
+			t.Fatalf("origin %s: Allow-Origin %q, want %q", c.origin, got, c.allow)
+		}
+		if c.allow != "" && (h.Get("Access-Control-Allow-Credentials") != "true" ||
+			!strings.Contains(h.Get("Access-Control-Allow-Headers"), "last-event-id") ||
+			!strings.Contains(h.Get("Access-Control-Allow-Headers"), "cache-control") ||
+			!strings.Contains(h.Get("Access-Control-Allow-Headers"), "authorization")) {
+			t.Fatalf("preflight headers %v", h)
+		}
 	}
 }
