@@ -12,6 +12,7 @@ import (
 	redisengine "github.com/heraldpush/herald/engine/redis"
 	"github.com/heraldpush/herald/internal/clustertest"
 	"github.com/heraldpush/herald/internal/testserver"
+	"github.com/heraldpush/herald/mercure"
 	"github.com/heraldpush/herald/server"
 )
 
@@ -106,4 +107,46 @@ func clusterScenario(t *testing.T, b clustertest.Broker) {
 	}
 	u9 := pub(2, false, "https://example.com/x", "u9")
 	l.nextIs(t, u9)
+}
+
+// TestLogEpochChange: when the log's history expires while idle (Redis forgets the topic and
+// the next update starts a new epoch), live subscribers still get that update, and later
+// ones, in order.
+func TestLogEpochChange(t *testing.T) {
+	mc := mercureConfig()
+	mc.HistoryTTL = 300 * time.Millisecond
+	cfg := server.Config{Mercure: mc, Drain: 100 * time.Millisecond}
+	rs := testserver.Redis(t)
+	eng, err := redisengine.New(context.Background(), redisengine.Options{URL: rs.URL(), Retention: cfg.Retention})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	n := clustertest.StartNodes(t, clustertest.Broker{NewEngine: func(t *testing.T, cfg server.Config) herald.Engine {
+		e, err := redisengine.New(context.Background(), redisengine.Options{URL: rs.URL(), Retention: cfg.Retention})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}}, 1, cfg)[0]
+	s := subscribe(t, n.URL, form("topic", "*"), nil)
+	u1 := mustPublish(t, n.URL, form("topic", "a", "data", "1"))
+	s.nextIs(t, u1)
+	// Wait until Redis has forgotten the log (its TTL passed with no update).
+	for deadline := time.Now().Add(waitFor); ; time.Sleep(50 * time.Millisecond) {
+		h, err := eng.History(context.Background(), mercure.LogTopic, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.State.Epoch == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the log did not expire")
+		}
+	}
+	u2 := mustPublish(t, n.URL, form("topic", "a", "data", "2"))
+	u3 := mustPublish(t, n.URL, form("topic", "a", "data", "3"))
+	s.nextIs(t, u2)
+	s.nextIs(t, u3)
 }

@@ -81,6 +81,10 @@ type Hub struct {
 	liveTracked map[string]*subscription
 	draining    bool
 	stop        func()
+	// catching is set while the node reads a new epoch's first updates (log.go catchUp);
+	// live updates wait in pending meanwhile.
+	catching bool
+	pending  []pendingUpdate
 }
 
 // New builds a Mercure hub from cfg (defaults filled in by WithDefaults). Call Start.

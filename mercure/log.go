@@ -92,7 +92,17 @@ func (f follower) Event(ev *herald.Event) {
 	h.headID = u.ID
 	h.ids.add(u.ID, ev.Seq)
 	h.trackLocked(u) // subscriptions.go
+	if h.catching {
+		h.pending = append(h.pending, pendingUpdate{u, ev.Seq})
+		return
+	}
 	h.dispatchLocked(u, ev.Seq)
+}
+
+// pendingUpdate is a live update held back while the node catches up.
+type pendingUpdate struct {
+	u   *update
+	seq uint64
 }
 
 // Reset reports that the node missed log events (trimmed while it was cut off from the
@@ -105,6 +115,15 @@ func (f follower) Reset(reason string, pos herald.Position) {
 		h.ids.reset()
 	}
 	h.epoch, h.head, h.headID = pos.Epoch, pos.Seq, ""
+	if reason == hub.ResetEpoch && pos.Seq > 0 && !h.catching && h.ctx.Err() == nil {
+		// The log started a new epoch (its history expired while idle, or the broker lost
+		// it) and the node moved to the new head without handing out the updates before
+		// it: they are in the new epoch's history, so read and dispatch them first.
+		h.catching = true
+		h.wg.Add(1)
+		go h.catchUp(pos)
+		return
+	}
 	h.log.Warn("mercure: the node's log position jumped; subscribers may have missed updates", "reason", reason)
 	if !h.cfg.Reset {
 		return
@@ -113,6 +132,60 @@ func (f follower) Reset(reason string, pos herald.Position) {
 	for s := range h.subs {
 		s.enqueue(queued{buf: frame})
 	}
+}
+
+// catchUp dispatches the updates of a new epoch up to pos, which the node skipped, then the
+// live updates that arrived meanwhile, in order.
+func (h *Hub) catchUp(pos herald.Position) {
+	defer h.wg.Done()
+	var got []pendingUpdate
+	var after uint64
+	for after < pos.Seq && h.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+		hist, err := h.engine.History(ctx, LogTopic, after, historyPage)
+		cancel()
+		if err != nil {
+			h.log.Warn("mercure: reading a new epoch's first updates failed; retrying", "err", err)
+			if !sleepCtx(h.ctx, time.Second) {
+				break
+			}
+			continue
+		}
+		if hist.State.Epoch != pos.Epoch || len(hist.Events) == 0 {
+			break
+		}
+		for i := range hist.Events {
+			ev := &hist.Events[i]
+			if ev.Seq > pos.Seq {
+				after = pos.Seq
+				break
+			}
+			after = ev.Seq
+			if u, err := decodeUpdate(ev.Data); err == nil {
+				got = append(got, pendingUpdate{u, ev.Seq})
+			}
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.epoch == pos.Epoch {
+		old := make([]idEntry, 0, len(got))
+		for _, p := range got {
+			old = append(old, idEntry{p.u.ID, p.seq})
+		}
+		h.ids.prepend(old)
+		for _, p := range got {
+			if h.head == pos.Seq && p.seq == pos.Seq {
+				h.headID = p.u.ID
+			}
+			h.trackLocked(p.u)
+			h.dispatchLocked(p.u, p.seq)
+		}
+	}
+	for _, p := range h.pending {
+		h.dispatchLocked(p.u, p.seq)
+	}
+	h.catching, h.pending = false, nil
 }
 
 // resetFrame is Herald's "event: reset" for Mercure streams (only with Config.Reset).

@@ -145,6 +145,11 @@ func (h *Hub) register(s *subscriber, from herald.Position, known bool) (head he
 	if known && from.Epoch == h.epoch && from.Seq > h.head {
 		s.after = from.Seq
 	}
+	if h.catching && s.after < h.head {
+		// Updates up to head that a catch-up dispatches later are not for a stream that
+		// starts at head (its replay covers them).
+		s.after = h.head
+	}
 	h.idx.add(s)
 	h.subs[s] = struct{}{}
 	return head, h.headID, true
