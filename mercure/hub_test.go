@@ -208,6 +208,20 @@ func TestDrainEndsStreams(t *testing.T) {
 	if got := n.srv.Mercure().Subscribers(); got != 0 {
 		t.Fatalf("%d subscribers after Drain", got)
 	}
+	// A subscriber arriving at a draining node gets an empty 200 stream (EventSource then
+	// reconnects, to another node), not a 503 (which would stop it for good).
+	late := subscribe(t, n.url, form("topic", "x"), nil)
+	if late.resp.StatusCode != http.StatusOK {
+		t.Fatalf("subscribe while draining: %d, want 200", late.resp.StatusCode)
+	}
+	select {
+	case _, ok := <-late.events:
+		if ok {
+			t.Fatal("unexpected event")
+		}
+	case <-time.After(waitFor):
+		t.Fatal("stream of a draining node stayed open")
+	}
 	select {
 	case _, ok := <-s.events:
 		if ok {

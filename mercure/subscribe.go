@@ -61,19 +61,20 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		from, known = h.lookup(r.Context(), lastID)
 	}
 	head, headID, ok := h.register(s, from, known)
+	hd := w.Header()
+	setStreamHeaders(hd)
 	if !ok {
-		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		// The node is shutting down: an empty 200 stream makes EventSource reconnect (to
+		// another node), where a 503 would make it give up for good.
+		if lastID != "" {
+			hd.Set("Last-Event-ID", lastID)
+		}
+		_, _ = w.Write([]byte(":\n"))
 		return
 	}
 	defer h.unregister(s)
 	h.announce(r.Context(), s, true) // subscriptions.go
 
-	hd := w.Header()
-	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("Cache-Control", "private, no-cache, no-store, must-revalidate, max-age=0")
-	hd.Set("Pragma", "no-cache")
-	hd.Set("Expire", "0")
-	hd.Set("X-Accel-Buffering", "no")
 	if lastID != "" {
 		if headID == "" {
 			headID = earliest
@@ -103,6 +104,15 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	reason := s.serve(wr, r.Context().Done(), h.opts.Heartbeat, expires)
 	h.log.Debug("mercure: stream ended", "subscriber", s.id, "reason", reason)
+}
+
+// setStreamHeaders sets the headers of an event stream as the reference hub sends them.
+func setStreamHeaders(hd http.Header) {
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "private, no-cache, no-store, must-revalidate, max-age=0")
+	hd.Set("Pragma", "no-cache")
+	hd.Set("Expire", "0")
+	hd.Set("X-Accel-Buffering", "no")
 }
 
 // lastEventID returns the client's last event id: the Last-Event-ID header, then the

@@ -126,7 +126,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		logger.Info("herald is serving", "url", scheme+"://"+addr.String(), "engine", cfg.Engine, "version", version,
 			"history_size", eff.HistorySize, "history_ttl", eff.HistoryTTL, "heartbeat", eff.Heartbeat,
 			"max_lifetime", eff.MaxLifetime, "http2", "h2c"+map[bool]string{true: "+h2", false: ""}[eff.TLSCert != ""])
-		logSecurity(logger, srv, addr) // serve_auth.go
+		logSecurity(logger, srv, addr)  // serve_auth.go
+		logMercure(logger, eff.Mercure) // serve_mercure.go
 		if cfg.Engine == "memory" {
 			logger.Info("memory engine: history lives in this process only; use --engine redis or nats to run several nodes")
 		}

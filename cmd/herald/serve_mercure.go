@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"log/slog"
 	"os"
 
 	"github.com/heraldpush/herald/mercure"
@@ -38,5 +39,19 @@ func applyMercureEnv(m *mercure.Config) {
 	}
 	if v := os.Getenv("MERCURE_SUBSCRIBER_JWT_KEY"); v != "" && m.SubscriberJWTKey == "" {
 		m.SubscriberJWTKey = v
+	}
+}
+
+// logMercure states at start-up how the Mercure endpoint is set up.
+func logMercure(logger *slog.Logger, m mercure.Config) {
+	if !m.Enabled {
+		return
+	}
+	subAuth := m.SubscriberJWTKey != "" || m.SubscriberJWTPublicKey != "" || m.SubscriberJWKSURL != ""
+	logger.Info("mercure hub at "+mercure.Path, "subscriber_tokens", subAuth, "anonymous", m.Anonymous || !subAuth,
+		"subscriptions", m.Subscriptions, "history_size", m.HistorySize, "history_ttl", m.HistoryTTL,
+		"cors_origins", len(m.CORSOrigins), "publish_origins", len(m.PublishOrigins))
+	if !subAuth {
+		logger.Warn("mercure: no subscriber key: every subscriber is anonymous and private updates reach nobody (set --mercure-subscriber-jwt-key or MERCURE_SUBSCRIBER_JWT_KEY)")
 	}
 }
