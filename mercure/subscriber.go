@@ -37,7 +37,8 @@ type subscriber struct {
 	remote   string
 	lastSeen string // the Last-Event-ID the client sent
 
-	mark uint64 // the log seq of the last update dispatched to it; guarded by the index lock
+	mark  uint64 // the dispatch number of the last update offered to it; guarded by Hub.mu
+	slots []int  // where each of sels sits in its index set; guarded by Hub.mu
 
 	mu       sync.Mutex
 	q        []queued
