@@ -29,6 +29,8 @@ const (
 	DefaultWriteTimeout  = 30 * time.Second
 	DefaultMaxQueueBytes = 1 << 20
 	DefaultReadyWait     = 5 * time.Second
+	DefaultNodeHeartbeat = 10 * time.Second
+	DefaultNodeTTL       = 30 * time.Second
 	historyPage          = 500
 )
 
@@ -47,6 +49,11 @@ type Options struct {
 	// ReadyWait is how long a subscribe waits for the log to be followed before it answers
 	// 503.
 	ReadyWait time.Duration
+	// NodeHeartbeat and NodeTTL: with subscriptions on, a node rewrites its liveness in the
+	// engine's presence store every NodeHeartbeat; the subscriptions API lists a node's
+	// subscriptions only while that is younger than NodeTTL (a node that died drops out).
+	NodeHeartbeat time.Duration
+	NodeTTL       time.Duration
 }
 
 // Hub serves the Mercure protocol on one node. Every update is published to LogTopic through
@@ -60,6 +67,8 @@ type Hub struct {
 	pub    verifier
 	sub    verifier
 	cache  *selectorCache
+	node   string               // this node's id in subscription events and liveness
+	pres   herald.PresenceStore // the engine's presence store, nil without one
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -74,11 +83,11 @@ type Hub struct {
 	ids      idMap
 	idx      *index
 	subs     map[*subscriber]struct{}
-	dispatch uint64                   // counts dispatched updates (index dedup mark)
-	active   map[string]*subscription // the cluster's active subscriptions (subscriptions.go)
+	dispatch uint64              // counts dispatched updates (index dedup mark)
+	active   map[string]*tracked // the cluster's active subscriptions (subscriptions.go)
 	// liveTracked records the subscription events that arrived live before the node read
 	// the log's history (nil value: ended); nil once ready.
-	liveTracked map[string]*subscription
+	liveTracked map[string]*tracked
 	draining    bool
 	stop        func()
 	// catching is set while the node reads a new epoch's first updates (log.go catchUp);
@@ -108,11 +117,22 @@ func New(cfg Config, opts Options) (*Hub, error) {
 	if opts.ReadyWait <= 0 {
 		opts.ReadyWait = DefaultReadyWait
 	}
+	if opts.NodeHeartbeat <= 0 {
+		opts.NodeHeartbeat = DefaultNodeHeartbeat
+	}
+	if opts.NodeTTL <= 0 {
+		opts.NodeTTL = DefaultNodeTTL
+	}
+	opts.NodeTTL = max(opts.NodeTTL, 2*opts.NodeHeartbeat) // one lost write must not expire a node
 	h := &Hub{cfg: cfg, opts: opts, engine: opts.Engine, log: opts.Logger, cache: newSelectorCache(10000),
 		ready: make(chan struct{}), idx: newIndex(), subs: make(map[*subscriber]struct{}),
-		ids: newIDMap(cfg.HistorySize), active: make(map[string]*subscription),
-		liveTracked: make(map[string]*subscription)}
+		ids: newIDMap(cfg.HistorySize), active: make(map[string]*tracked),
+		liveTracked: make(map[string]*tracked)}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.node = newUUIDv7(time.Now())
+	if pe, ok := opts.Engine.(herald.PresenceEngine); ok {
+		h.pres = pe.Presence()
+	}
 	h.pub = verifier{cookie: cfg.Cookie, origins: cfg.PublishOrigins, cache: h.cache}
 	if h.pub.auth, err = newRoleAuth(cfg.PublisherJWTKey, cfg.PublisherJWTPublicKey, cfg.PublisherJWKSURL, opts.Logger); err != nil {
 		return nil, fmt.Errorf("mercure publisher key: %w", err)
@@ -145,6 +165,13 @@ func (h *Hub) Start() {
 		defer h.wg.Done()
 		h.follow()
 	}()
+	if h.cfg.Subscriptions && h.pres != nil {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.heartbeatNode()
+		}()
+	}
 }
 
 // Close ends every stream at once and stops following the log.

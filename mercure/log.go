@@ -254,7 +254,7 @@ func (h *Hub) follow() {
 		// that arrived live meanwhile.
 		live := h.liveTracked
 		h.liveTracked = nil
-		h.active = make(map[string]*subscription)
+		h.active = make(map[string]*tracked)
 		for _, u := range system {
 			h.trackLocked(u)
 		}

@@ -19,8 +19,9 @@ import (
 //
 // The events go through the log like every update, so every node of a cluster sees them,
 // in order, and each node keeps the cluster's active subscriptions from them (a node that
-// starts later rebuilds them from the log's retained history). A node that dies without
-// saying goodbye leaves its subscriptions listed: the log has no expiry per subscriber.
+// starts later rebuilds them from the log's retained history). Each event names the node
+// that made it, and every node keeps its liveness in the engine's presence store with a
+// TTL, so the subscriptions of a node that died without saying goodbye leave the list.
 
 // SubscriptionsPath is the subscriptions API's collection.
 const SubscriptionsPath = Path + "/subscriptions"
@@ -62,7 +63,7 @@ func (h *Hub) announce(ctx context.Context, s *subscriber, active bool) {
 			return
 		}
 		u := &update{Topics: []string{sub.ID}, Private: true, ID: "urn:uuid:" + newUUIDv7(time.Now()),
-			Data: string(data), System: true}
+			Data: string(data), System: true, Node: h.node}
 		msgs = append(msgs, herald.Message{Topic: LogTopic, Data: u.encode()})
 	}
 	if _, err := h.engine.Publish(ctx, msgs); err != nil {
@@ -87,10 +88,72 @@ func (h *Hub) trackLocked(u *update) {
 		return
 	}
 	sub.Context = ""
-	h.active[sub.ID] = &sub
+	tr := &tracked{sub: sub, node: u.Node}
+	h.active[sub.ID] = tr
 	if h.liveTracked != nil {
-		h.liveTracked[sub.ID] = &sub
+		h.liveTracked[sub.ID] = tr
 	}
+}
+
+// tracked is an active subscription and the node that announced it.
+type tracked struct {
+	sub  subscription
+	node string
+}
+
+// nodesTopic is the presence topic in which every node with subscriptions on keeps a share
+// naming itself, rewritten every NodeHeartbeat and expiring after NodeTTL.
+const nodesTopic herald.Topic = "herald:mercure-nodes"
+
+// heartbeatNode keeps this node's liveness in the presence store until the hub closes,
+// then removes it.
+func (h *Hub) heartbeatNode() {
+	write := func(ctx context.Context, alive bool) {
+		share := map[string]int{}
+		if alive {
+			share[h.node] = 1
+		}
+		u := herald.PresenceUpdate{Topics: map[herald.Topic]map[string]int{nodesTopic: share}}
+		if err := h.pres.UpdatePresence(ctx, h.node, u, h.opts.NodeTTL); err != nil && ctx.Err() == nil {
+			h.log.Warn("mercure: node liveness not written", "err", err)
+		}
+	}
+	tick := time.NewTicker(h.opts.NodeHeartbeat)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(h.ctx, h.opts.NodeHeartbeat)
+		write(ctx, true)
+		cancel()
+		select {
+		case <-h.ctx.Done():
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			write(ctx, false)
+			cancel()
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// liveNodes returns the nodes whose liveness is current, or nil when unknown (no presence
+// store, or it cannot be read: then nothing is filtered).
+func (h *Hub) liveNodes(ctx context.Context) map[string]bool {
+	if h.pres == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	p, err := h.pres.TopicPresence(ctx, nodesTopic)
+	if err != nil {
+		h.log.Warn("mercure: node liveness not read", "err", err)
+		return nil
+	}
+	live := make(map[string]bool, len(p.Users))
+	for n := range p.Users {
+		live[n] = true
+	}
+	live[h.node] = true
+	return live
 }
 
 // serveSubscriptions answers the subscriptions API.
@@ -134,13 +197,18 @@ func (h *Hub) serveSubscriptions(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
 	}
+	live := h.liveNodes(r.Context())
 	h.mu.Lock()
 	lastID := h.headID
 	if lastID == "" {
 		lastID = earliest
 	}
 	var subs []subscription
-	for _, s := range h.active {
+	for _, tr := range h.active {
+		s := &tr.sub
+		if live != nil && !live[tr.node] {
+			continue // its node died without saying goodbye
+		}
 		if (topic == "" || s.Topic == topic) && (subscriber == "" || s.Subscriber == subscriber) {
 			subs = append(subs, *s)
 		}

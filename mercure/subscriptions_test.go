@@ -1,13 +1,17 @@
 package mercure_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/clustertest"
 	"github.com/heraldpush/herald/mercure"
 	"github.com/heraldpush/herald/server"
@@ -143,4 +147,84 @@ func TestSubscriptionsAPI(t *testing.T) {
 			t.Fatalf("after leaving: %+v", after.Subscriptions)
 		}
 	}
+}
+
+// mortalEngine wraps an engine so a test can make its node die without saying goodbye: once
+// dead, its publishes and presence writes fail.
+type mortalEngine struct {
+	herald.Engine
+	dead atomic.Bool
+}
+
+func (e *mortalEngine) Publish(ctx context.Context, msgs []herald.Message) ([]herald.Event, error) {
+	if e.dead.Load() {
+		return nil, herald.ErrEngineUnavailable
+	}
+	return e.Engine.Publish(ctx, msgs)
+}
+
+func (e *mortalEngine) Presence() herald.PresenceStore {
+	return mortalPresence{e.Engine.(herald.PresenceEngine).Presence(), e}
+}
+
+type mortalPresence struct {
+	herald.PresenceStore
+	e *mortalEngine
+}
+
+func (p mortalPresence) UpdatePresence(ctx context.Context, node string, u herald.PresenceUpdate, ttl time.Duration) error {
+	if p.e.dead.Load() {
+		return herald.ErrEngineUnavailable
+	}
+	return p.PresenceStore.UpdatePresence(ctx, node, u, ttl)
+}
+
+// TestSubscriptionsOfADeadNode: subscriptions announced by a node that dies without saying
+// goodbye leave the list once its liveness expires (presence TTL); the others stay.
+func TestSubscriptionsOfADeadNode(t *testing.T) {
+	mc := mercureConfig()
+	mc.Subscriptions = true
+	cfg := server.Config{Mercure: mc, Drain: 100 * time.Millisecond,
+		PresenceConfig: server.PresenceConfig{PresenceHeartbeat: 100 * time.Millisecond, PresenceTTL: 500 * time.Millisecond}}
+	redis := redisBroker(t)
+	var mortal *mortalEngine
+	nodes := clustertest.StartNodes(t, clustertest.Broker{NewEngine: func(t *testing.T, cfg server.Config) herald.Engine {
+		e := redis.NewEngine(t, cfg)
+		if mortal == nil {
+			mortal = &mortalEngine{Engine: e}
+			return mortal
+		}
+		return e
+	}}, 2, cfg)
+	reader := token(t, subKey, map[string]any{"subscribe": []string{"/.well-known/mercure/subscriptions{/topic}{/subscriber}"}})
+	doomed := subscribe(t, nodes[0].URL, form("topic", "https://example.com/doomed"), nil)
+	subscribe(t, nodes[1].URL, form("topic", "https://example.com/alive"), nil)
+	topics := func() []string {
+		var doc subscriptionsDoc
+		if status, _ := getJSON(t, nodes[1].URL+mercure.SubscriptionsPath, reader, "", &doc); status != 200 {
+			t.Fatalf("list: %d", status)
+		}
+		var ts []string
+		for _, s := range doc.Subscriptions {
+			ts = append(ts, s.Topic)
+		}
+		slices.Sort(ts)
+		return ts
+	}
+	waitTopics := func(want ...string) {
+		t.Helper()
+		for deadline := time.Now().Add(waitFor); ; time.Sleep(50 * time.Millisecond) {
+			got := topics()
+			if slices.Equal(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("listed %q, want %q", got, want)
+			}
+		}
+	}
+	waitTopics("https://example.com/alive", "https://example.com/doomed")
+	mortal.dead.Store(true) // node 0 can no longer publish its goodbye nor renew its liveness
+	doomed.cancel()
+	waitTopics("https://example.com/alive")
 }

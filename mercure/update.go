@@ -19,6 +19,8 @@ type update struct {
 	Data    string   `json:"d"`
 	// System marks an update the hub itself made (a subscription event).
 	System bool `json:"s,omitempty"`
+	// Node is the id of the node that made a system update.
+	Node string `json:"n,omitempty"`
 }
 
 // encode returns the update as event data.

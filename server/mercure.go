@@ -22,6 +22,8 @@ func (s *Server) setupMercure() error {
 		Logger:        s.log,
 		Heartbeat:     s.cfg.Heartbeat,
 		MaxQueueBytes: s.cfg.MaxQueueBytes,
+		NodeHeartbeat: s.cfg.PresenceHeartbeat, // presence_heartbeat, presence_ttl
+		NodeTTL:       s.cfg.PresenceTTL,
 	})
 	if err != nil {
 		return err
