@@ -231,3 +231,23 @@ func TestDrainEndsStreams(t *testing.T) {
 		t.Fatal("stream still open after Drain")
 	}
 }
+
+// TestLogRetention: the log keeps --mercure-history-size updates (not the 10 events of
+// Herald's own herald: topics), so a resume from the oldest retained id replays the rest,
+// and an id trimmed out of it resumes from now.
+func TestLogRetention(t *testing.T) {
+	mc := mercureConfig()
+	mc.HistorySize = 25
+	n := newNode(t, mc)
+	var ids []string
+	for i := range 30 {
+		ids = append(ids, mustPublish(t, n.url, form("topic", "t", "data", strconv.Itoa(i))))
+	}
+	s := subscribe(t, n.url, form("topic", "t"), http.Header{"Last-Event-Id": {ids[5]}})
+	for _, id := range ids[6:] {
+		s.nextIs(t, id)
+	}
+	gone := subscribe(t, n.url, form("topic", "t"), http.Header{"Last-Event-Id": {ids[2]}})
+	live := mustPublish(t, n.url, form("topic", "t", "data", "live"))
+	gone.nextIs(t, live)
+}
