@@ -28,7 +28,7 @@ const (
 	DefaultHeartbeat     = 15 * time.Second
 	DefaultWriteTimeout  = 30 * time.Second
 	DefaultMaxQueueBytes = 1 << 20
-	DefaultReadyWait     = 5 * time.Second
+	DefaultReadyWait     = time.Second
 	DefaultNodeHeartbeat = 10 * time.Second
 	DefaultNodeTTL       = 30 * time.Second
 	historyPage          = 500
@@ -46,8 +46,8 @@ type Options struct {
 	WriteTimeout time.Duration
 	// MaxQueueBytes bounds a subscriber's unwritten bytes (slow consumers are cut off).
 	MaxQueueBytes int
-	// ReadyWait is how long a subscribe waits for the log to be followed before it answers
-	// 503.
+	// ReadyWait is how long a subscribe waits for the log to be followed before it commits
+	// the stream and goes on waiting with heartbeats.
 	ReadyWait time.Duration
 	// NodeHeartbeat and NodeTTL: with subscriptions on, a node rewrites its liveness in the
 	// engine's presence store every NodeHeartbeat; the subscriptions API lists a node's

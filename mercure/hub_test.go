@@ -1,7 +1,13 @@
 package mercure_test
 
 import (
+	"net/http/httptest"
+	"sync/atomic"
+
 	"context"
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/server"
 	"time"
 
 	"fmt"
@@ -250,4 +256,54 @@ func TestLogRetention(t *testing.T) {
 	gone := subscribe(t, n.url, form("topic", "t"), http.Header{"Last-Event-Id": {ids[2]}})
 	live := mustPublish(t, n.url, form("topic", "t", "data", "live"))
 	gone.nextIs(t, live)
+}
+
+// downEngine refuses Subscribe while down: the node cannot follow the log.
+type downEngine struct {
+	herald.Engine
+	down atomic.Bool
+}
+
+func (e *downEngine) Subscribe(ctx context.Context, topic herald.Topic) error {
+	if e.down.Load() {
+		return herald.ErrEngineUnavailable
+	}
+	return e.Engine.Subscribe(ctx, topic)
+}
+
+// TestEngineDownAtStart: while the node cannot follow the log, a subscribe is answered 200
+// with the comment at once (an EventSource would give up for good on a 503) and waits; once
+// the engine is back, updates flow.
+func TestEngineDownAtStart(t *testing.T) {
+	cfg := server.Config{Mercure: mercureConfig(), Drain: 100 * time.Millisecond}
+	mem := memory.New(memory.Options{Retention: cfg.Retention})
+	eng := &downEngine{Engine: mem}
+	eng.down.Store(true)
+	srv, err := server.New(cfg, eng, server.Options{EngineName: "memory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { srv.Close(); ts.CloseClientConnections(); ts.Close(); mem.Close() })
+
+	s := subscribe(t, ts.URL, form("topic", "t"), nil) // fails unless 200 and ":" arrive
+	eng.down.Store(false)
+	published := map[string]bool{}
+	for deadline := time.Now().Add(waitFor); ; {
+		published[mustPublish(t, ts.URL, form("topic", "t", "data", "x"))] = true
+		select {
+		case ev := <-s.events:
+			if !published[ev.ID] {
+				t.Fatalf("got %q, not one of the published ids", ev.ID)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no update after the engine came back")
+		}
+	}
 }

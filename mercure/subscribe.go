@@ -50,9 +50,18 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		s.private = g.subscribe
 	}
 
+	wr := &writer{w: w, rc: http.NewResponseController(w), timeout: h.opts.WriteTimeout}
+	hd := w.Header()
+	setStreamHeaders(hd)
+	committed := false
 	if !h.waitReady(r.Context()) {
-		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
-		return
+		// The engine is slow or down: commit the stream at once and wait, with heartbeats
+		// (an EventSource gives up for good on a non-200 answer). The Last-Event-ID header
+		// cannot name the head then.
+		if r.Context().Err() != nil || wr.write([]byte(":\n")) != nil || !h.waitReadyBeating(r.Context(), wr) {
+			return
+		}
+		committed = true
 	}
 	// Resolve the cursor before registering: a lookup may read history.
 	var from herald.Position
@@ -61,8 +70,9 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		from, known = h.lookup(r.Context(), lastID)
 	}
 	head, headID, ok := h.register(s, from, known)
-	hd := w.Header()
-	setStreamHeaders(hd)
+	if !ok && committed {
+		return
+	}
 	if !ok {
 		// The node is shutting down: an empty 200 stream makes EventSource reconnect (to
 		// another node), where a 503 would make it give up for good.
@@ -75,19 +85,20 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	defer h.unregister(s)
 	h.announce(r.Context(), s, true) // subscriptions.go
 
-	if lastID != "" {
+	if lastID != "" && !committed {
 		if headID == "" {
 			headID = earliest
 		}
 		hd.Set("Last-Event-ID", headID)
 	}
-	wr := &writer{w: w, rc: http.NewResponseController(w), timeout: h.opts.WriteTimeout}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if err := wr.write([]byte(":\n")); err != nil {
-		return
+	if !committed {
+		if err := wr.write([]byte(":\n")); err != nil {
+			return
+		}
 	}
 	if lastID != "" && known && from.Epoch == head.Epoch && from.Seq < head.Seq {
 		if !h.replay(r.Context(), s, wr, from, head) {
@@ -139,6 +150,27 @@ func (h *Hub) waitReady(ctx context.Context) bool {
 	case <-t.C:
 	}
 	return false
+}
+
+// waitReadyBeating waits until the node follows the log, writing a heartbeat comment every
+// Heartbeat; false when the client left, a write failed or the hub closed.
+func (h *Hub) waitReadyBeating(ctx context.Context, wr *writer) bool {
+	t := time.NewTicker(h.opts.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ready:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-h.ctx.Done():
+			return false
+		case <-t.C:
+			if wr.write([]byte(":\n")) != nil {
+				return false
+			}
+		}
+	}
 }
 
 // register adds s to the index at the node's current log position, which it returns with
