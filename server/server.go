@@ -38,17 +38,19 @@ type Options struct {
 
 // Server is a Herald gateway node.
 type Server struct {
-	cfg     Config
-	engine  herald.Engine
-	hub     *hub.Hub
-	log     *slog.Logger
-	mux     *http.ServeMux
-	name    string
-	met     *metrics.Metrics
-	stop    context.CancelFunc
-	sec     *security      // authentication and limits (auth.go, limits.go)
-	pres    *presenceState // presence.go
-	mercure *mercure.Hub   // mercure.go; nil unless enabled
+	cfg    Config
+	engine herald.Engine
+	hub    *hub.Hub
+	log    *slog.Logger
+	mux    *http.ServeMux
+	name   string
+	met    *metrics.Metrics
+	stop   context.CancelFunc
+	sec    *security      // authentication and limits (auth.go, limits.go)
+	pres   *presenceState // presence.go
+
+	// mercure.go; nil unless enabled:
+	mercure *mercure.Hub
 
 	mu       sync.Mutex
 	started  bool

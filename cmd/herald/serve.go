@@ -72,8 +72,9 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060; keep it private)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
-	addSecurityFlags(fs, c)         // serve_auth.go
-	addMercureFlags(fs, &c.Mercure) // serve_mercure.go
+	addSecurityFlags(fs, c) // serve_auth.go
+	// serve_mercure.go:
+	addMercureFlags(fs, &c.Mercure)
 	return fs
 }
 
@@ -126,8 +127,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		logger.Info("herald is serving", "url", scheme+"://"+addr.String(), "engine", cfg.Engine, "version", version,
 			"history_size", eff.HistorySize, "history_ttl", eff.HistoryTTL, "heartbeat", eff.Heartbeat,
 			"max_lifetime", eff.MaxLifetime, "http2", "h2c"+map[bool]string{true: "+h2", false: ""}[eff.TLSCert != ""])
-		logSecurity(logger, srv, addr)  // serve_auth.go
-		logMercure(logger, eff.Mercure) // serve_mercure.go
+		logSecurity(logger, srv, addr) // serve_auth.go
+		// serve_mercure.go:
+		logMercure(logger, eff.Mercure)
 		if cfg.Engine == "memory" {
 			logger.Info("memory engine: history lives in this process only; use --engine redis or nats to run several nodes")
 		}
