@@ -57,6 +57,10 @@ func (lb *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(lb.page))
 		return
 	}
+	if r.URL.Path != mercure.Path {
+		http.NotFound(w, r) // e.g. /favicon.ico: only the hub's requests take a turn
+		return
+	}
 	lb.mu.Lock()
 	held := lb.held
 	lb.mu.Unlock()
@@ -71,7 +75,7 @@ func (lb *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := lb.next % len(lb.nodes)
 	lb.next++
 	lb.cancels[r] = cancel
-	if r.Method == http.MethodGet && r.URL.Path == mercure.Path {
+	if r.Method == http.MethodGet {
 		lb.lastIDs = append(lb.lastIDs, r.Header.Get("Last-Event-ID"))
 		lb.served = append(lb.served, n)
 	}
