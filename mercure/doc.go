@@ -38,4 +38,11 @@
 // separate publisher and subscriber keys. The "mercure" claim (or "https://mercure.rocks/")
 // holds "publish" and "subscribe" selectors and a "payload". A publish authorised by the
 // cookie needs an Origin (or Referer) in Config.PublishOrigins.
+//
+// # Subscriptions API
+//
+// With Config.Subscriptions, each subscriber's arrival and departure is a private system
+// update in the log (subscriptions.go), so every node keeps the cluster's active
+// subscriptions; each node also keeps its liveness in the engine's presence store, and the
+// API lists only the subscriptions of live nodes.
 package mercure
