@@ -140,6 +140,7 @@ type inlineConns struct {
 // nobody is writing into own, for the caller to serve once it has released t's lock.
 func (h *Hub) fanoutLocked(t *topic, ev *herald.Event, own *inlineConns) {
 	t.epoch, t.last, t.closed = ev.Epoch, ev.Seq, ev.Final
+	followEventLocked(t, ev)
 	if len(t.subs) == 0 {
 		return
 	}
@@ -161,6 +162,7 @@ func (h *Hub) fanoutLocked(t *topic, ev *herald.Event, own *inlineConns) {
 // resetLocked moves the node's position to pos and tells every subscriber.
 func (h *Hub) resetLocked(t *topic, reason string, pos herald.Position, closed bool) {
 	t.epoch, t.last, t.closed = pos.Epoch, pos.Seq, closed
+	followResetLocked(t, reason, pos)
 	if len(t.subs) == 0 {
 		return
 	}

@@ -32,6 +32,8 @@ type topic struct {
 	held     []herald.Event // live events that could not be fanned out yet, in arrival order
 	heldSize int            // bytes of data in held
 	subs     []*sub
+
+	followers []Follower // in-process followers (follow.go); guarded by mu
 }
 
 // sub is one connection's membership in one topic.

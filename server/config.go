@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/hub"
+	"github.com/heraldpush/herald/mercure"
 )
 
 // Defaults for Config.
@@ -62,6 +63,8 @@ type Config struct {
 	Limits Limits     `yaml:",inline"`
 	// PresenceConfig: presence_heartbeat, presence_ttl (server/presence.go).
 	PresenceConfig `yaml:",inline"`
+	// Mercure serves the Mercure protocol at /.well-known/mercure (package mercure).
+	Mercure mercure.Config `yaml:"mercure"`
 }
 
 // Namespace holds the settings of the topics of one namespace.
@@ -139,6 +142,11 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("namespace %q cannot be both public and personal", name)
 		}
 	}
+	m, err := c.Mercure.WithDefaults() // mercure hook
+	if err != nil {
+		return c, err
+	}
+	c.Mercure = m
 	limits, err := c.Limits.withDefaults() // security hook: server/limits.go
 	if err != nil {
 		return c, err
@@ -160,6 +168,9 @@ func (c Config) Retention(t herald.Topic) herald.Retention {
 	if t.Namespace() == ReservedNamespace {
 		// Herald's own topics (the dashboard's stats) need no history to speak of.
 		r = herald.Retention{Size: 10, TTL: time.Minute}
+	}
+	if t == mercure.LogTopic {
+		return c.Mercure.Retention() // the Mercure log: its own history window
 	}
 	if ns, ok := c.Namespaces[t.Namespace()]; ok {
 		if ns.HistorySize > 0 {

@@ -33,6 +33,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, code, err.Error())
 		return
 	}
+	if refuseMercureLog(w, req.Topics) { // mercure.go
+		return
+	}
 	// Security hook (auth.go): auth, per-IP rate, connection slots, token expiry.
 	release, ok := s.admitStream(w, r, &req)
 	if !ok {

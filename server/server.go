@@ -18,6 +18,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/hub"
+	"github.com/heraldpush/herald/mercure"
 	"github.com/heraldpush/herald/metrics"
 )
 
@@ -47,6 +48,9 @@ type Server struct {
 	stop   func()         // stops the stats publisher and waits for it
 	sec    *security      // authentication and limits (auth.go, limits.go)
 	pres   *presenceState // presence.go
+
+	// mercure.go; nil unless enabled:
+	mercure *mercure.Hub
 
 	mu       sync.Mutex
 	started  bool
@@ -94,6 +98,9 @@ func New(cfg Config, engine herald.Engine, opts Options) (*Server, error) {
 	if s.met != nil {
 		s.mux.Handle("/metrics", s.met.Handler())
 	}
+	if err := s.setupMercure(); err != nil { // mercure.go
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	return s, nil
 }
 
@@ -118,6 +125,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.started = true
 	s.startPresence() // presence.go
+	s.startMercure()  // mercure.go
 	if s.met != nil {
 		sctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -142,7 +150,10 @@ func (s *Server) Drain(ctx context.Context) {
 	if s.met != nil {
 		s.met.SetDraining(true)
 	}
+	done := make(chan struct{})
+	go func() { defer close(done); s.drainMercure(ctx) }() // mercure.go
 	s.hub.Drain(ctx, s.cfg.Drain)
+	<-done
 }
 
 // Close ends every stream at once and stops the hub. It does not close the engine.
@@ -154,6 +165,7 @@ func (s *Server) Close() {
 	if stop != nil {
 		stop() // returns once the stats publisher has
 	}
+	s.closeMercure() // mercure.go: before the hub it follows the log through
 	s.hub.Close()
 	s.closePresence() // presence.go: goodbye after every stream left
 }

@@ -76,6 +76,8 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	addSecurityFlags(fs, c) // serve_auth.go
+	// serve_mercure.go:
+	addMercureFlags(fs, &c.Mercure)
 	return fs
 }
 
@@ -92,6 +94,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
 	}
+	applyMercureEnv(&cfg.Mercure) // serve_mercure.go
 	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return usageError{err}
@@ -141,6 +144,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"history_size", eff.HistorySize, "history_ttl", eff.HistoryTTL, "heartbeat", eff.Heartbeat,
 			"max_lifetime", eff.MaxLifetime, "http2", "h2c"+map[bool]string{true: "+h2", false: ""}[eff.TLSCert != ""])
 		logSecurity(logger, srv, addr) // serve_auth.go
+		// serve_mercure.go:
+		logMercure(logger, eff.Mercure)
 		if cfg.Engine == "memory" {
 			logger.Info("memory engine: history lives in this process only; use --engine redis or nats to run several nodes")
 		}

@@ -1,0 +1,67 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/heraldpush/herald"
+)
+
+// Follower consumes one topic's node-level stream in-process: the same gap-free,
+// duplicate-free sequence of events the hub fans out to its connections (package mercure
+// follows its log topic this way). Both methods are called under the topic's lock, in
+// order, and must not block; the event is not retained after the call returns.
+type Follower interface {
+	// Event is a live or history-filled event that continues the node's chain.
+	Event(ev *herald.Event)
+	// Reset reports that the node's position jumped to pos (reason: ResetExpired,
+	// ResetEpoch): events between the last one delivered and pos were lost to this node.
+	Reset(reason string, pos herald.Position)
+}
+
+// Follow subscribes f to name's events on this node. It waits until the node knows the
+// topic's position (or ctx ends) and returns that position as head: f then gets every event
+// after head, in order. stop ends the following; it must be called once.
+func (h *Hub) Follow(ctx context.Context, name herald.Topic, f Follower) (head herald.Position, stop func(), err error) {
+	t := h.acquire(name)
+	t.lock()
+	ready := t.readyCh
+	t.unlock()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		h.release(t)
+		return herald.Position{}, nil, fmt.Errorf("follow %s: %w", name, ctx.Err())
+	}
+	t.lock()
+	t.followers = append(t.followers, f)
+	head = herald.Position{Epoch: t.epoch, Seq: t.last}
+	t.unlock()
+	stop = func() {
+		t.lock()
+		for i, g := range t.followers {
+			if g == f {
+				t.followers = append(t.followers[:i:i], t.followers[i+1:]...)
+				break
+			}
+		}
+		t.unlock()
+		h.release(t)
+	}
+	return head, stop, nil
+}
+
+// followEventLocked hands ev to t's followers (hook in fanoutLocked).
+func followEventLocked(t *topic, ev *herald.Event) {
+	for _, f := range t.followers {
+		f.Event(ev)
+	}
+}
+
+// followResetLocked tells t's followers that the node's position jumped (hook in
+// resetLocked).
+func followResetLocked(t *topic, reason string, pos herald.Position) {
+	for _, f := range t.followers {
+		f.Reset(reason, pos)
+	}
+}
