@@ -300,3 +300,26 @@ func TestReorderedLiveEventsComeOutInOrder(t *testing.T) {
 	}
 	s.expect(t, want...)
 }
+
+// Close ends the goroutines that retry a failing engine subscription at once: none sleeps
+// out its back-off and calls the engine after Close returned.
+func TestCloseEndsRetryingSubscriptions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		eng := newFaultyEngine()
+		eng.down.Store(true)
+		h := New(Options{Engine: eng})
+		if err := h.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		c := h.Open(t.Context(), Request{Topics: []herald.Topic{"closing"}})
+		time.Sleep(5 * time.Second) // retrying, with a back-off of seconds
+		h.Close()
+		calls := eng.subCalls.Load()
+		time.Sleep(time.Minute)
+		if got := eng.subCalls.Load(); got != calls {
+			t.Fatalf("%d engine Subscribe calls after Close returned", got-calls)
+		}
+		c.Release()
+		eng.Close()
+	})
+}
