@@ -3,20 +3,19 @@
 // sockets.
 //
 // Live events arrive from the engine through Deliver (the hub is the engine's herald.Sink).
-// For each topic with local subscribers the hub keeps the node's position (epoch and last
-// sequence delivered) and checks every live event against it through the event's Prev link:
-// an event that continues the chain is encoded once and queued on every subscriber; a
-// duplicate is dropped; a gap (a broker reconnect, a lost message) makes the hub read the
-// missing events from history before going on. So the node's stream of each topic is
-// gap-free and duplicate-free, whatever the engine.
-//
-// A new connection registers under the topic's lock at the node's position H, reads its
-// history from its cursor up to H, writes it, and then drains the live frames (all after H)
-// that queued meanwhile. History and live never overlap, so nothing needs deduplicating.
+// The stitch (stitch.go, stitch_stream.go) keeps the node's position in each topic and checks
+// every live event against it through the event's Prev link: an event that continues the
+// chain is encoded once and queued on every subscriber; a duplicate is dropped; anything else
+// is held while a fill reads the missing events from history, and then spliced back in. So the
+// node's stream of each topic is gap-free, duplicate-free and in order, whatever the engine
+// delivers. A new connection registers under the topic's lock at the node's position H,
+// replays its history from its cursor up to H, and then drains the live frames (all after H)
+// that queued meanwhile; a cursor ahead of H makes the node catch up first.
 //
 // Fan-out never waits on a socket: it appends a shared frame to each connection's bounded
-// queue; a connection whose queue exceeds its byte bound is closed as a slow consumer and
-// recovers through its cursor when it reconnects.
+// queue; a connection whose queue exceeds its byte bound is reset as a slow consumer
+// (socket.go) and recovers through its cursor when it reconnects. Heartbeats and lifetimes
+// come from one housekeeping goroutine's timing wheels (housekeep.go).
 //
 // A stream is written either by its HTTP handler goroutine (Conn.Run: HTTP/2, TLS, other
 // systems) or, for a hijacked plain HTTP/1.1 connection on Linux, by the hub's writer pool
