@@ -55,19 +55,6 @@ func TestHeraldNodesOnNATSCluster(t *testing.T) {
 // stopped and started again (JetStream keeps its file store, so no reset is acceptable).
 func TestChaos(t *testing.T) {
 	ns := testserver.NATS(t)
-	base := clustertest.Chaos{Subscribers: 100, Rate: 150, Duration: 15 * time.Second,
-		NodeArgs: []string{"--engine", "nats", "--nats-url", ns.URL()}}
-	t.Run("NodeKill", func(t *testing.T) {
-		c := base
-		c.Fault = clustertest.NodeKill
-		c.FromEnv(t).Run(t)
-	})
-	t.Run("BrokerRestart", func(t *testing.T) {
-		c := base
-		c.Fault = clustertest.BrokerRestart
-		c = c.FromEnv(t)
-		c.Broker = clustertest.Broker{Stop: func(*testing.T) { ns.Stop() }, Start: func(*testing.T) { ns.Start() }}
-		c.Persistent = true
-		c.Run(t)
-	})
+	clustertest.RunChaos(t, []string{"--engine", "nats", "--nats-url", ns.URL()},
+		clustertest.Broker{Stop: func(*testing.T) { ns.Stop() }, Start: func(*testing.T) { ns.Start() }}, true)
 }

@@ -36,18 +36,6 @@ func TestHeraldNodesSuite(t *testing.T) {
 // never).
 func TestChaos(t *testing.T) {
 	rs := testserver.Redis(t)
-	base := clustertest.Chaos{Subscribers: 100, Rate: 150, Duration: 15 * time.Second,
-		NodeArgs: []string{"--engine", "redis", "--redis-url", rs.URL()}}
-	t.Run("NodeKill", func(t *testing.T) {
-		c := base
-		c.Fault = clustertest.NodeKill
-		c.FromEnv(t).Run(t)
-	})
-	t.Run("BrokerRestart", func(t *testing.T) {
-		c := base
-		c.Fault = clustertest.BrokerRestart
-		c = c.FromEnv(t)
-		c.Broker = clustertest.Broker{Stop: func(*testing.T) { rs.Kill() }, Start: func(*testing.T) { rs.Start() }}
-		c.Run(t)
-	})
+	clustertest.RunChaos(t, []string{"--engine", "redis", "--redis-url", rs.URL()},
+		clustertest.Broker{Stop: func(*testing.T) { rs.Kill() }, Start: func(*testing.T) { rs.Start() }}, false)
 }

@@ -64,6 +64,23 @@ func (c Chaos) FromEnv(t *testing.T) Chaos {
 	return c
 }
 
+// RunChaos runs the suite's two chaos scenarios with nodeArgs as the engine flags: NodeKill,
+// then BrokerRestart with b's Stop and Start (persistent: the broker keeps its data). Both
+// take their size from HERALD_CHAOS when it is set (FromEnv).
+func RunChaos(t *testing.T, nodeArgs []string, b Broker, persistent bool) {
+	base := Chaos{Subscribers: 100, Rate: 150, Duration: 15 * time.Second, NodeArgs: nodeArgs}
+	t.Run("NodeKill", func(t *testing.T) {
+		c := base.FromEnv(t)
+		c.Fault = NodeKill
+		c.Run(t)
+	})
+	t.Run("BrokerRestart", func(t *testing.T) {
+		c := base.FromEnv(t)
+		c.Fault, c.Broker, c.Persistent = BrokerRestart, b, persistent
+		c.Run(t)
+	})
+}
+
 // Fault is what goes wrong mid-run.
 type Fault int
 
