@@ -110,7 +110,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
-	publish := engine.Publish
+	publish := srv.Publish // the demo's events take the publish pipeline (server/publish.go)
 	if !cfg.Demo {
 		publish = nil
 	}
