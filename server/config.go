@@ -12,8 +12,8 @@ import (
 // Defaults for Config.
 const (
 	DefaultAddr            = "127.0.0.1:8080"
-	DefaultHistorySize     = 1000
-	DefaultHistoryTTL      = time.Hour
+	DefaultHistorySize     = herald.DefaultHistorySize
+	DefaultHistoryTTL      = herald.DefaultHistoryTTL
 	DefaultDrain           = 5 * time.Second
 	DefaultMaxMessageBytes = 64 << 10
 	DefaultMaxBatch        = 1000

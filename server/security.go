@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -19,7 +18,6 @@ import (
 // security is the request-time state of authentication and limits.
 type security struct {
 	auth     *auth.Authenticator
-	cookie   string
 	leeway   time.Duration
 	admin    [sha256.Size]byte
 	hasAdmin bool
@@ -60,15 +58,11 @@ func newSecurity(cfg Config, logger *slog.Logger) (*security, error) {
 	}
 	sec := &security{
 		auth:           au,
-		cookie:         a.Cookie,
 		leeway:         a.leeway(),
 		hasAdmin:       a.AdminToken != "",
 		lockReserved:   a.Configured() && !au.VerifiesTokens(),
 		protectMetrics: a.ProtectMetrics,
 		limits:         newLimiters(cfg.Limits),
-	}
-	if sec.cookie == "" {
-		sec.cookie = auth.DefaultCookie
 	}
 	if sec.hasAdmin {
 		sec.admin = sha256.Sum256([]byte(a.AdminToken))
@@ -80,28 +74,12 @@ func newSecurity(cfg Config, logger *slog.Logger) (*security, error) {
 // (VerifiesTokens and HasAPIKeys both false) at start-up.
 func (s *Server) Authenticator() *auth.Authenticator { return s.sec.auth }
 
-// credential returns the subscriber credential of r in auth's order (Authorization header,
-// cookie, query), or "".
-func (sec *security) credential(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		const prefix = "bearer "
-		if len(h) > len(prefix) && strings.EqualFold(h[:len(prefix)], prefix) {
-			return strings.TrimSpace(h[len(prefix):])
-		}
-		return ""
-	}
-	if c, err := r.Cookie(sec.cookie); err == nil && c.Value != "" {
-		return c.Value
-	}
-	return r.URL.Query().Get(auth.QueryParam)
-}
-
 // isAdmin reports whether r carries the admin token (compared in constant time).
 func (sec *security) isAdmin(r *http.Request) bool {
 	if !sec.hasAdmin {
 		return false
 	}
-	cred := sec.credential(r)
+	cred := sec.auth.Credential(r)
 	if cred == "" {
 		return false
 	}
