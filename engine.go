@@ -90,6 +90,25 @@ type Retention struct {
 	TTL  time.Duration
 }
 
+// Default history retention: what a zero Retention.Size or TTL means to every engine and to
+// the server's configuration. The one definition; engines and server re-export it.
+const (
+	DefaultHistorySize = 1000
+	DefaultHistoryTTL  = time.Hour
+)
+
+// WithDefaults returns r with a zero or negative Size as DefaultHistorySize and a zero TTL as
+// DefaultHistoryTTL. A negative TTL (no age limit) is kept.
+func (r Retention) WithDefaults() Retention {
+	if r.Size <= 0 {
+		r.Size = DefaultHistorySize
+	}
+	if r.TTL == 0 {
+		r.TTL = DefaultHistoryTTL
+	}
+	return r
+}
+
 // RetentionFunc returns the retention of a topic (per namespace, from configuration).
 type RetentionFunc func(Topic) Retention
 

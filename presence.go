@@ -2,9 +2,6 @@ package herald
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -54,57 +51,4 @@ type TopicPresence struct {
 // PUBLISH reply). online[i] belongs to the i-th returned event.
 type OnlinePublisher interface {
 	PublishOnline(ctx context.Context, msgs []Message) (events []Event, online []bool, err error)
-}
-
-// Stored shares. Stores that keep a share as bytes (the Redis and NATS engines) use these
-// encodings, so every engine reads and writes the same format: a topic share is a JSON
-// object of user → connections, a user share a decimal count.
-
-// EncodeTopicShare returns the stored form of a node's share of a topic, or nil for an
-// empty share (remove it).
-func EncodeTopicShare(users map[string]int) ([]byte, error) {
-	if len(users) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(users)
-	if err != nil {
-		return nil, fmt.Errorf("herald: encode presence share: %w", err)
-	}
-	return b, nil
-}
-
-// EncodeUserShare returns the stored form of a node's share of a user, or nil for 0
-// (remove it).
-func EncodeUserShare(n int) []byte {
-	if n <= 0 {
-		return nil
-	}
-	return strconv.AppendInt(nil, int64(n), 10)
-}
-
-// AddShare adds a stored topic share (EncodeTopicShare) to tp.
-func (tp *TopicPresence) AddShare(b []byte) error {
-	var users map[string]int
-	if err := json.Unmarshal(b, &users); err != nil {
-		return fmt.Errorf("herald: decode presence share: %w", err)
-	}
-	if tp.Users == nil {
-		tp.Users = make(map[string]int, len(users))
-	}
-	for user, n := range users {
-		tp.Connections += n
-		if user != "" {
-			tp.Users[user] += n
-		}
-	}
-	return nil
-}
-
-// ParseUserShare decodes a stored user share (EncodeUserShare).
-func ParseUserShare(b []byte) (int, error) {
-	n, err := strconv.Atoi(string(b))
-	if err != nil {
-		return 0, fmt.Errorf("herald: decode presence share: %w", err)
-	}
-	return n, nil
 }

@@ -204,6 +204,17 @@ func (a *Authenticator) Subscriber(r *http.Request) (Identity, error) {
 	return id, nil
 }
 
+// Credential returns the subscriber credential of r in Subscriber's order (Authorization
+// header, cookie, query), or "" when there is none or it is malformed. The server compares
+// it with the admin token.
+func (a *Authenticator) Credential(r *http.Request) string {
+	tok, _, err := a.subscriberToken(r)
+	if err != nil {
+		return ""
+	}
+	return tok
+}
+
 // subscriberToken finds the subscriber's token and names its source for error messages.
 func (a *Authenticator) subscriberToken(r *http.Request) (tok, src string, err error) {
 	if h := r.Header.Get("Authorization"); h != "" {

@@ -1,7 +1,12 @@
 package auth
 
+// Redaction: the one place that takes credentials out of what is logged — request URLs
+// (RedactURL), free text such as net/http's error log (RedactText), and configured
+// endpoints such as webhook targets (RedactEndpoint).
+
 import (
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -70,4 +75,30 @@ func RedactValues(v url.Values) url.Values {
 		out[k] = vs
 	}
 	return out
+}
+
+// tokenInText matches credential parameters in free text, as net/http's error log may
+// carry a request URL.
+var tokenInText = regexp.MustCompile(`(?i)((?:access_)?token(?:=|%3d))[^&;\s"'#]*`)
+
+// RedactText replaces the values of token= and access_token= anywhere in s.
+func RedactText(s string) string {
+	if !strings.Contains(strings.ToLower(s), "token") {
+		return s
+	}
+	return tokenInText.ReplaceAllString(s, "${1}"+Redacted)
+}
+
+// RedactEndpoint drops a configured URL's query, fragment and user information, which may
+// all hold secrets, for logs.
+func RedactEndpoint(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			u = u[:j+3] + u[i+1:]
+		}
+	}
+	return u
 }

@@ -1,25 +1,18 @@
 package hub
 
+// The connection and its queue: one SSE stream, its topics and positions, and the bounded
+// queue that fan-out appends shared frames to without ever blocking.
+
 import (
-	"errors"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/sse"
 )
-
-// Stream is where a connection's bytes go: the HTTP response body.
-type Stream interface {
-	// Write writes p to the client and flushes it, giving up at deadline.
-	Write(p []byte, deadline time.Time) error
-	// Interrupt makes a Write that is blocked (a client that does not read) return soon.
-	// It may be called from any goroutine.
-	Interrupt()
-}
 
 // entry is one queued frame and the index of its topic in the connection (-1: none).
 type entry struct {
@@ -164,15 +157,6 @@ func (c *Conn) closeReason() (Reason, bool) {
 	return c.reason, c.closed
 }
 
-// take swaps the queue out for the writer.
-func (c *Conn) take() []entry {
-	c.mu.Lock()
-	c.q, c.wq = c.wq[:0], c.q
-	c.qBytes = 0
-	c.mu.Unlock()
-	return c.wq
-}
-
 // encode appends the frames of q to b, advancing the connection's positions, and appends
 // each event's latency to lat. It reports how many events it wrote and stops after the final
 // event of the last open topic.
@@ -205,78 +189,12 @@ func (c *Conn) encode(b []byte, lat []int64, q []entry, now int64) ([]byte, []in
 	return b, lat, n
 }
 
-// flush writes everything queued in one write.
-func (c *Conn) flush() error {
-	q := c.take()
-	if len(q) == 0 {
-		return nil
+// appendID appends the stream's "id:" line for its current positions: a single topic's own
+// position, or the composite cursor of several.
+func (c *Conn) appendID(b []byte) []byte {
+	if len(c.pos) == 1 {
+		return appendPositionID(b, c.pos[0])
 	}
-	now := time.Now()
-	b, lat, n := c.encode(c.wbuf[:0], c.lat[:0], q, now.UnixNano())
-	c.lat = lat
-	clear(q)
-	if cap(c.wq) > 256 {
-		c.wq = nil
-	}
-	err := c.write(b, now)
-	if cap(b) > 64<<10 {
-		b = nil
-	}
-	c.wbuf = b
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		c.evs += int64(n)
-		c.h.obs.Delivered(n, c.lat)
-	}
-	return nil
-}
-
-func (c *Conn) write(b []byte, now time.Time) error {
-	if len(b) == 0 {
-		return nil
-	}
-	err := c.stream.Write(b, now.Add(c.h.opts.WriteTimeout))
-	if err != nil {
-		return err
-	}
-	c.bytes += int64(len(b))
-	c.lastWrite.Store(now.UnixNano())
-	return nil
-}
-
-// serveLive writes queued frames until the stream ends, and returns why it ended.
-func (c *Conn) serveLive(done <-chan struct{}) Reason {
-	for {
-		select {
-		case <-c.wake:
-		case <-c.done:
-		case <-done:
-			c.close(ReasonClientClosed)
-		}
-		if r, closed := c.closeReason(); closed {
-			if r == ReasonLifetime || r == ReasonShutdown {
-				_ = c.flush() // best effort: hand over what is queued before the client reconnects
-			}
-			return r
-		}
-		if err := c.flush(); err != nil {
-			r := writeErrReason(err)
-			c.close(r)
-			return r
-		}
-		if c.open <= 0 {
-			c.close(ReasonFinal)
-			return ReasonFinal
-		}
-	}
-}
-
-// writeErrReason classifies a failed write: a deadline means the client stopped reading.
-func writeErrReason(err error) Reason {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return ReasonSlowConsumer
-	}
-	return ReasonClientClosed
+	b = herald.AppendCursor(sse.AppendIDPrefix(b), c.pos)
+	return append(b, '\n')
 }

@@ -16,7 +16,7 @@ type Follower interface {
 	Event(ev *herald.Event)
 	// Reset reports that the node's position jumped to pos (reason: ResetExpired,
 	// ResetEpoch): events between the last one delivered and pos were lost to this node.
-	Reset(reason string, pos herald.Position)
+	Reset(reason ResetReason, pos herald.Position)
 }
 
 // Follow subscribes f to name's events on this node. It waits until the node knows the
@@ -60,7 +60,7 @@ func followEventLocked(t *topic, ev *herald.Event) {
 
 // followResetLocked tells t's followers that the node's position jumped (hook in
 // resetLocked).
-func followResetLocked(t *topic, reason string, pos herald.Position) {
+func followResetLocked(t *topic, reason ResetReason, pos herald.Position) {
 	for _, f := range t.followers {
 		f.Reset(reason, pos)
 	}

@@ -1,5 +1,8 @@
 package hub
 
+// Frames: an event encoded once as SSE bytes (its "id:" line, then the body) and shared by
+// every connection it is queued on; resets and heartbeats.
+
 import (
 	"encoding/json"
 	"strconv"
@@ -32,10 +35,7 @@ type frame struct {
 // newEventFrame encodes ev. One allocation for the bytes, one for the frame.
 func newEventFrame(ev *herald.Event) *frame {
 	n := len("id: \n") + len(ev.Epoch) + 20 + sse.EncodedLen(string(ev.Name), ev.Data)
-	buf := make([]byte, 0, n)
-	buf = sse.AppendIDPrefix(buf)
-	buf = herald.AppendPosition(buf, ev.Position)
-	buf = append(buf, '\n')
+	buf := appendPositionID(make([]byte, 0, n), ev.Position)
 	f := &frame{bodyOff: len(buf), pos: ev.Position, kind: kindEvent, final: ev.Final}
 	f.buf = sse.AppendEvent(buf, string(ev.Name), ev.Data)
 	f.origin = ev.Time
@@ -45,22 +45,28 @@ func newEventFrame(ev *herald.Event) *frame {
 	return f
 }
 
+// appendPositionID appends the "id:" line of one position. Every "id:" line the hub writes
+// goes through it or Conn.appendID (a stream's composite cursor).
+func appendPositionID(b []byte, pos herald.Position) []byte {
+	b = herald.AppendPosition(sse.AppendIDPrefix(b), pos)
+	return append(b, '\n')
+}
+
 // resetData is the JSON data of an "event: reset".
 type resetData struct {
-	Reason string         `json:"reason"`
+	Reason ResetReason    `json:"reason"`
 	Topics []herald.Topic `json:"topics"`
 }
 
 // appendResetBody appends the body (after the id line) of a reset event.
-func appendResetBody(b []byte, reason string, topics []herald.Topic) []byte {
+func appendResetBody(b []byte, reason ResetReason, topics []herald.Topic) []byte {
 	data, _ := json.Marshal(resetData{Reason: reason, Topics: topics})
 	return sse.AppendEvent(b, herald.ResetEventName, data)
 }
 
 // newResetFrame builds a reset frame for one topic that moves its position to pos.
-func newResetFrame(t herald.Topic, reason string, pos herald.Position) *frame {
-	buf := herald.AppendPosition(sse.AppendIDPrefix(nil), pos)
-	buf = append(buf, '\n')
+func newResetFrame(t herald.Topic, reason ResetReason, pos herald.Position) *frame {
+	buf := appendPositionID(nil, pos)
 	f := &frame{bodyOff: len(buf), pos: pos, kind: kindReset}
 	f.buf = appendResetBody(buf, reason, []herald.Topic{t})
 	return f

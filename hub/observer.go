@@ -1,40 +1,8 @@
 package hub
 
+// The observer: what the hub tells metrics and logs about its streams.
+
 import "time"
-
-// Reason says why a stream ended. The same values label the
-// herald_disconnects_total metric and the connection-end log line.
-type Reason uint8
-
-// Close reasons.
-const (
-	ReasonClientClosed Reason = iota // the client went away
-	ReasonLifetime                   // the configured max lifetime passed
-	ReasonSlowConsumer               // the connection's queue bound was hit
-	ReasonShutdown                   // the node is draining
-	ReasonFinal                      // every topic of the stream was closed by a final event
-	ReasonError                      // a write failed or the engine could not serve the stream
-	numReasons
-)
-
-var reasonNames = [numReasons]string{"client_closed", "lifetime", "slow_consumer", "shutdown", "final", "error"}
-
-// String returns the reason's label value, e.g. "slow_consumer".
-func (r Reason) String() string {
-	if r < numReasons {
-		return reasonNames[r]
-	}
-	return "unknown"
-}
-
-// Reasons lists every close reason, for metric initialisation.
-func Reasons() []Reason {
-	rs := make([]Reason, numReasons)
-	for i := range rs {
-		rs[i] = Reason(i)
-	}
-	return rs
-}
 
 // ConnInfo describes an ended connection for observers.
 type ConnInfo struct {
@@ -59,9 +27,8 @@ type Observer interface {
 	Delivered(n int, latency []int64)
 	// Replayed is called with the number of history events sent to a new or resumed stream.
 	Replayed(n int)
-	// Reset is called when a stream is sent an "event: reset"; reason is "expired", "epoch",
-	// "malformed" or "mismatch".
-	Reset(reason string)
+	// Reset is called when a stream is sent an "event: reset".
+	Reset(reason ResetReason)
 }
 
 // NopObserver ignores everything.
@@ -71,4 +38,4 @@ func (NopObserver) ConnOpened()            {}
 func (NopObserver) ConnClosed(ConnInfo)    {}
 func (NopObserver) Delivered(int, []int64) {}
 func (NopObserver) Replayed(int)           {}
-func (NopObserver) Reset(string)           {}
+func (NopObserver) Reset(ResetReason)      {}

@@ -2,6 +2,9 @@
 
 package hub
 
+// The poller: client closes on detached streams seen without a reader goroutine, by one
+// edge-triggered epoll instance and one goroutine per hub.
+
 import (
 	"errors"
 	"fmt"
@@ -185,44 +188,4 @@ func (p *poller) close() {
 	syscall.Close(p.wakeW)
 	syscall.Close(p.epfd)
 	p.epfd, p.wakeR, p.wakeW = -1, -1, -1
-}
-
-// rawWriter writes with one non-blocking write(2) through syscall.RawConn. It is reused,
-// so a write allocates nothing (a closure per call would).
-type rawWriter struct {
-	b   []byte
-	n   int
-	err error
-	fn  func(fd uintptr) bool
-}
-
-func (w *rawWriter) do(fd uintptr) bool {
-	for {
-		w.n, w.err = syscall.Write(int(fd), w.b)
-		if w.err != syscall.EINTR {
-			return true // never wait for the poller: a full socket goes to a flusher
-		}
-	}
-}
-
-// write writes b once. It returns how much was written (0 when the socket buffer is full)
-// and any error other than EAGAIN.
-func (w *rawWriter) write(rc syscall.RawConn, b []byte) (int, error) {
-	if w.fn == nil {
-		w.fn = w.do
-	}
-	w.b, w.n, w.err = b, 0, nil
-	err := rc.Write(w.fn)
-	w.b = nil
-	switch {
-	case err != nil:
-		return 0, err
-	case w.err == syscall.EAGAIN:
-		return 0, nil
-	case w.err != nil:
-		return 0, w.err
-	case w.n < 0:
-		return 0, nil
-	}
-	return w.n, nil
 }

@@ -2,13 +2,12 @@
 
 package hub
 
-import (
-	"errors"
-	"syscall"
-)
-
-// poller is not available off Linux: CanDetach reports false and every stream keeps the
+// The poller is not available off Linux: CanDetach reports false and every stream keeps the
 // goroutine of its HTTP handler.
+
+import "errors"
+
+// poller stands in for the Linux poller; newPoller always fails.
 type poller struct{}
 
 var errNoPool = errors.New("hub: the writer pool needs Linux (epoll)")
@@ -20,7 +19,3 @@ func (*poller) remove(*Conn)    {}
 func (*poller) run()            {}
 func (*poller) wakeup()         {}
 func (*poller) close()          {}
-
-type rawWriter struct{}
-
-func (*rawWriter) write(syscall.RawConn, []byte) (int, error) { return 0, errNoPool }

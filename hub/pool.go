@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"errors"
 	"net"
 	"runtime"
 	"sync"
@@ -9,7 +8,9 @@ import (
 	"time"
 )
 
-// The writer pool drives detached streams: plain HTTP/1.1 connections that the HTTP layer
+// The writer pool and its ownership rules.
+//
+// The pool drives detached streams: plain HTTP/1.1 connections that the HTTP layer
 // hijacked and handed over with RunDetached. An idle detached stream has no goroutine and no
 // buffer of its own — only its Conn, its (usually empty) queue and the kernel's socket.
 //
@@ -33,16 +34,6 @@ import (
 //
 // Close detection needs no reader goroutine: one poller per hub (epoll on Linux) watches
 // every detached socket for the peer's close; see poller_linux.go.
-
-// chunkHead is the room reserved before a chunk's payload for its size line: eight hex digits
-// (leading zeros are valid chunk-size syntax) and CRLF, filled in once the size is known.
-const chunkHead = len(chunkRoom)
-
-// chunkRoom is what a chunk's size line holds until it is filled in.
-const chunkRoom = "00000000\r\n"
-
-// chunkEnd ends a chunked body.
-const chunkEnd = "0\r\n\r\n"
 
 // pool is a hub's writer pool and poller.
 type pool struct {
@@ -267,22 +258,6 @@ func (w *worker) write(c *Conn) bool {
 	return true
 }
 
-// sealChunk fills in the size line reserved at the start of b and ends the chunk.
-func sealChunk(b []byte) []byte {
-	putChunkSize(b, len(b)-chunkHead)
-	return append(b, '\r', '\n')
-}
-
-// putChunkSize writes the size line of a chunk of size bytes into b[:chunkHead].
-func putChunkSize(b []byte, size int) {
-	const hex = "0123456789abcdef"
-	for i := 7; i >= 0; i-- {
-		b[i] = hex[size&0xf]
-		size >>= 4
-	}
-	b[8], b[9] = '\r', '\n'
-}
-
 // flushPending writes c.pend with a blocking write under the write timeout, then hands c
 // back to its worker. It runs in its own goroutine, only while a client is slow to read.
 func (c *Conn) flushPending() {
@@ -308,12 +283,6 @@ func (c *Conn) flushPending() {
 	c.flushing = false
 	c.h.pool.worker(c).push(c) // still scheduled: the worker owns it next
 	c.mu.Unlock()
-}
-
-// graceful reports whether a stream that ends for r gets its queue and the chunked
-// terminator: the client is reading, and a clean end tells it so.
-func graceful(r Reason) bool {
-	return r == ReasonFinal || r == ReasonLifetime || r == ReasonShutdown
 }
 
 // end finishes a closed pooled connection; the worker owns it and nobody else ever will.
@@ -432,54 +401,3 @@ func (c *Conn) RunDetached(nc net.Conn, head []byte) (r Reason, detached bool) {
 	st.end(r)
 	return r, false
 }
-
-// chunkedStream writes a stream's setup (and, without the pool, its whole life) to a
-// hijacked HTTP/1.1 connection as chunks, with blocking writes.
-type chunkedStream struct {
-	nc          net.Conn
-	head        []byte // the response head, sent with the first write
-	mu          sync.Mutex
-	interrupted bool
-	failed      bool
-}
-
-func (s *chunkedStream) Write(p []byte, deadline time.Time) error {
-	s.mu.Lock()
-	if s.interrupted {
-		s.mu.Unlock()
-		return errInterrupted
-	}
-	_ = s.nc.SetWriteDeadline(deadline)
-	s.mu.Unlock()
-	size := make([]byte, chunkHead)
-	putChunkSize(size, len(p))
-	bufs := net.Buffers{s.head, size, p, []byte("\r\n")}
-	s.head = nil
-	if _, err := bufs.WriteTo(s.nc); err != nil {
-		s.failed = true
-		return err
-	}
-	return nil
-}
-
-func (s *chunkedStream) Interrupt() {
-	s.mu.Lock()
-	s.interrupted = true
-	_ = s.nc.SetWriteDeadline(aLongTimeAgo)
-	s.mu.Unlock()
-}
-
-// end closes the connection, first ending the body cleanly when r is graceful.
-func (s *chunkedStream) end(r Reason) {
-	if graceful(r) && !s.failed {
-		_ = s.nc.SetWriteDeadline(time.Now().Add(time.Second))
-		if s.head != nil {
-			_, _ = s.nc.Write(append(s.head, chunkEnd...))
-		} else {
-			_, _ = s.nc.Write([]byte(chunkEnd))
-		}
-	}
-	closeSocket(s.nc, r)
-}
-
-var errInterrupted = errors.New("hub: stream interrupted")

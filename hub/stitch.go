@@ -27,14 +27,6 @@ import (
 // The stream level — where a new connection starts, what it replays, what it resets, and
 // when it has nothing left to receive — is in stitch_stream.go.
 
-// Reset reasons, as sent in the reset event's data and as the herald_resets_total label.
-const (
-	ResetExpired   = "expired"   // the cursor is older than the retained history
-	ResetEpoch     = "epoch"     // the history the cursor points into was lost
-	ResetMalformed = "malformed" // the cursor could not be parsed or points past the head
-	ResetMismatch  = "mismatch"  // the cursor names a different number of topics
-)
-
 // maxHeldBytes bounds the data of the live events a topic holds while it fills; past it the
 // held events are dropped and the fill reads them from history instead.
 const maxHeldBytes = 4 << 20
@@ -160,7 +152,7 @@ func (h *Hub) fanoutLocked(t *topic, ev *herald.Event, own *inlineConns) {
 }
 
 // resetLocked moves the node's position to pos and tells every subscriber.
-func (h *Hub) resetLocked(t *topic, reason string, pos herald.Position, closed bool) {
+func (h *Hub) resetLocked(t *topic, reason ResetReason, pos herald.Position, closed bool) {
 	t.epoch, t.last, t.closed = pos.Epoch, pos.Seq, closed
 	followResetLocked(t, reason, pos)
 	if len(t.subs) == 0 {

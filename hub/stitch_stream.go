@@ -33,8 +33,8 @@ type plan struct {
 	after  uint64          // replay history after this sequence, up to head.Seq
 	chain  bool            // the first replayed event must have Prev == after, else reset
 	replay bool
-	since  bool   // replay starts at the first event accepted since the stream's response
-	reset  string // reset reason, "" for none
+	since  bool        // replay starts at the first event accepted since the stream's response
+	reset  ResetReason // "" for none
 }
 
 // ended reports that the topic has nothing for the stream, ever.
@@ -264,20 +264,8 @@ func (c *Conn) resolveSince(i int, p *plan, minTime int64) {
 	}
 }
 
-// appendID appends the stream's "id:" line for its current positions: a single topic's own
-// position, or the composite cursor of several.
-func (c *Conn) appendID(b []byte) []byte {
-	b = sse.AppendIDPrefix(b)
-	if len(c.pos) == 1 {
-		b = herald.AppendPosition(b, c.pos[0])
-	} else {
-		b = herald.AppendCursor(b, c.pos)
-	}
-	return append(b, '\n')
-}
-
 // writeReset sends an "event: reset" for topics with the connection's current cursor.
-func (c *Conn) writeReset(reason string, topics []herald.Topic) error {
+func (c *Conn) writeReset(reason ResetReason, topics []herald.Topic) error {
 	b := c.appendID(c.wbuf[:0])
 	b = appendResetBody(b, reason, topics)
 	c.wbuf = b

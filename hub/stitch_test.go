@@ -138,7 +138,7 @@ func TestCursorAheadOfALaggingNodeIsNotReset(t *testing.T) {
 	// A cursor beyond the cluster's head is still malformed.
 	forged := herald.Position{Epoch: seen.Epoch, Seq: 100}
 	f := openStream(t, h, Request{Topics: []herald.Topic{"lag"}, Cursor: herald.Cursor{forged}})
-	if ev := f.next(t); ev.Name != herald.ResetEventName || !strings.Contains(string(ev.Data), ResetMalformed) {
+	if ev := f.next(t); ev.Name != herald.ResetEventName || !strings.Contains(string(ev.Data), string(ResetMalformed)) {
 		t.Fatalf("cursor past the cluster's head: got %q %q, want a malformed reset", ev.Name, ev.Data)
 	}
 }

@@ -1,5 +1,8 @@
 package hub
 
+// Opening a stream: the request, registering it on its topics, the preamble and history
+// setup shared by both writers, and the end (finish).
+
 import (
 	"context"
 	"fmt"
@@ -18,7 +21,7 @@ type Request struct {
 	Cursor herald.Cursor
 	// CursorError, when set, is the reset reason for a cursor the client sent but that
 	// cannot be used (ResetMalformed, ResetMismatch); the stream starts live after a reset.
-	CursorError string
+	CursorError ResetReason
 	// Earliest asks for every topic's whole retained history.
 	Earliest bool
 	// Replay, per topic, replays retained history to a subscriber that sent no cursor
@@ -67,23 +70,6 @@ func (c *Conn) Release() {
 		c.h.release(t)
 	}
 	c.tops = nil
-}
-
-// Run serves the stream: the preamble, the wait for the engine, history replay from the
-// cursor, then live frames until the client leaves, the stream's topics all end, its
-// lifetime passes or the node drains. It returns why the stream ended. ctxDone is closed when
-// the client goes away.
-func (c *Conn) Run(ctxDone <-chan struct{}, st Stream) Reason {
-	c.wake = make(chan struct{}, 1) // before setup registers the connection on its topics
-	c.stream = st
-	c.start = time.Now()
-	c.h.obs.ConnOpened()
-	r, live := c.setup(ctxDone)
-	if live {
-		r = c.serveLive(ctxDone)
-	}
-	c.finish(r)
-	return r
 }
 
 // setup writes the preamble, waits for the engine, registers the connection and replays its

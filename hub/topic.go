@@ -1,5 +1,8 @@
 package hub
 
+// Topics: the node's state per topic with local subscribers, and the engine subscription
+// that follows whether the node wants the topic.
+
 import (
 	"sync"
 	"time"

@@ -107,7 +107,7 @@ type pendingUpdate struct {
 
 // Reset reports that the node missed log events (trimmed while it was cut off from the
 // broker) or that the log's history was lost (a new epoch).
-func (f follower) Reset(reason string, pos herald.Position) {
+func (f follower) Reset(reason hub.ResetReason, pos herald.Position) {
 	h := f.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -128,7 +128,7 @@ func (f follower) Reset(reason string, pos herald.Position) {
 	if !h.cfg.Reset {
 		return
 	}
-	frame := resetFrame(reason)
+	frame := resetFrame(string(reason))
 	for s := range h.subs {
 		s.enqueue(queued{buf: frame})
 	}

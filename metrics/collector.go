@@ -83,7 +83,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDisconnects, m.disconnects[r].Load(), r.String())
 	}
 	for i, r := range resetReasons {
-		counter(descResets, m.resets[i].Load(), r)
+		counter(descResets, m.resets[i].Load(), string(r))
 	}
 	m.mu.Lock()
 	for r, v := range m.otherDisconn {

@@ -22,7 +22,7 @@ const (
 )
 
 // Reset reasons the hub reports (see hub.Observer.Reset). Their series exist from the start.
-var resetReasons = []string{"expired", "epoch", "malformed", "mismatch"}
+var resetReasons = hub.ResetReasons()
 
 // Options configures New. The zero value is ready to use.
 type Options struct {

@@ -87,7 +87,7 @@ func TestScrapeFresh(t *testing.T) {
 		}
 	}
 	for _, r := range resetReasons {
-		if v := value(mfs, "herald_resets_total", "reason", r); v != 0 {
+		if v := value(mfs, "herald_resets_total", "reason", string(r)); v != 0 {
 			t.Errorf("herald_resets_total{reason=%q} = %v, want 0", r, v)
 		}
 	}

@@ -48,7 +48,7 @@ func (m *Metrics) Replayed(n int) {
 }
 
 // Reset counts an "event: reset" sent to a stream, by reason (herald_resets_total).
-func (m *Metrics) Reset(reason string) {
+func (m *Metrics) Reset(reason hub.ResetReason) {
 	for i, r := range resetReasons {
 		if r == reason {
 			m.resets[i].Add(1)
@@ -56,6 +56,6 @@ func (m *Metrics) Reset(reason string) {
 		}
 	}
 	m.mu.Lock()
-	m.otherResets[reason]++
+	m.otherResets[string(reason)]++
 	m.mu.Unlock()
 }

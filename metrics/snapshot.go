@@ -167,7 +167,7 @@ func (m *Metrics) Snapshot() Snapshot {
 		snap.Disconnects[r.String()] = m.disconnects[r].Load()
 	}
 	for i, r := range resetReasons {
-		snap.Resets[r] = m.resets[i].Load()
+		snap.Resets[string(r)] = m.resets[i].Load()
 	}
 	m.mu.Lock()
 	for r, v := range m.otherDisconn {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -12,8 +13,8 @@ import (
 // Defaults for Config.
 const (
 	DefaultAddr            = "127.0.0.1:8080"
-	DefaultHistorySize     = 1000
-	DefaultHistoryTTL      = time.Hour
+	DefaultHistorySize     = herald.DefaultHistorySize
+	DefaultHistoryTTL      = herald.DefaultHistoryTTL
 	DefaultDrain           = 5 * time.Second
 	DefaultMaxMessageBytes = 64 << 10
 	DefaultMaxBatch        = 1000
@@ -80,7 +81,8 @@ type Namespace struct {
 	NamespacePresence `yaml:",inline"`
 }
 
-// withDefaults fills zero values and validates.
+// withDefaults fills zero values and validates: the one place the configuration is checked
+// (the authenticator checks key material when it loads it).
 func (c Config) withDefaults() (Config, error) {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
@@ -141,13 +143,27 @@ func (c Config) withDefaults() (Config, error) {
 		if ns.Public && ns.Personal {
 			return c, fmt.Errorf("namespace %q cannot be both public and personal", name)
 		}
+		if w := ns.OfflineWebhook; w != nil {
+			if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
+				return c, fmt.Errorf("namespace %q: offline_webhook.url must be an http(s) URL", name)
+			}
+			if w.Secret == "" {
+				return c, fmt.Errorf("namespace %q: offline_webhook.secret is required", name)
+			}
+			if w.Timeout < 0 {
+				return c, fmt.Errorf("namespace %q: offline_webhook.timeout must not be negative", name)
+			}
+		}
 	}
 	m, err := c.Mercure.WithDefaults() // mercure hook
 	if err != nil {
 		return c, err
 	}
 	c.Mercure = m
-	limits, err := c.Limits.withDefaults() // security hook: server/limits.go
+	if err := c.Auth.validate(); err != nil { // auth_config.go
+		return c, err
+	}
+	limits, err := c.Limits.withDefaults() // limits.go
 	if err != nil {
 		return c, err
 	}

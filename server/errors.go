@@ -1,30 +1,22 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpjson"
 )
 
-// apiError is the JSON body of every error answer.
-type apiError struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-	// IDs lists the events of a batch that were published before the error.
-	IDs []string `json:"ids,omitempty"`
-}
+// apiError is the JSON body of every error answer (one format with web/: internal/httpjson).
+type apiError = httpjson.ErrorBody
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+// writeJSON writes v as a JSON answer.
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
 
+// writeError writes an error answer {"error","code"}.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, apiError{Error: msg, Code: code})
+	httpjson.WriteError(w, status, code, msg)
 }
 
 // errorStatus maps an error from the domain or an engine to a status and code.

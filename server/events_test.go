@@ -51,21 +51,21 @@ func TestPublishBeforeSubscribeReplay(t *testing.T) {
 	g.publish(t, "news:1", "", "old", false)
 
 	s := g.open(t, "/v1/events?topic=scan:t1", nil)
-	evs := s.expectData(t, `{"progress":10}`, `{"progress":50}`)
+	evs := s.Expect(t, `{"progress":10}`, `{"progress":50}`)
 	if evs[0].Name != "vision" || evs[1].Name != "rule" {
 		t.Fatalf("names %q %q", evs[0].Name, evs[1].Name)
 	}
 	g.publish(t, "scan:t1", "answer", map[string]int{"progress": 100}, true)
-	s.expectData(t, `{"progress":100}`)
-	s.expectEnd(t)
+	s.Expect(t, `{"progress":100}`)
+	s.ExpectEnd(t)
 
 	// A namespace without replay starts live; earliest replays anyway.
 	live := g.open(t, "/v1/events?topic=news:1", nil)
 	early := g.open(t, "/v1/events?topic=news:1&lastEventID=earliest", nil)
-	early.expectData(t, "old")
+	early.Expect(t, "old")
 	g.publish(t, "news:1", "", "new", false)
-	live.expectData(t, "new")
-	early.expectData(t, "new")
+	live.Expect(t, "new")
+	early.Expect(t, "new")
 }
 
 func TestResumeSingleTopic(t *testing.T) {
@@ -74,8 +74,8 @@ func TestResumeSingleTopic(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		g.publish(t, "chat", "msg", fmt.Sprint(i), false)
 	}
-	evs := s.expectData(t, "1", "2", "3")
-	s.cancel()
+	evs := s.Expect(t, "1", "2", "3")
+	s.Close()
 	// Missed while away.
 	for i := 4; i <= 6; i++ {
 		g.publish(t, "chat", "msg", fmt.Sprint(i), false)
@@ -89,8 +89,8 @@ func TestResumeSingleTopic(t *testing.T) {
 			} else {
 				r = g.open(t, "/v1/events?topic=chat&"+how+"="+evs[1].ID, nil)
 			}
-			r.expectData(t, "3", "4", "5", "6")
-			r.expectQuiet(t, 100*time.Millisecond)
+			r.Expect(t, "3", "4", "5", "6")
+			r.ExpectQuiet(t, 100*time.Millisecond)
 		})
 	}
 }
@@ -101,8 +101,8 @@ func TestResumeMultiTopic(t *testing.T) {
 	g.publish(t, "a", "", "a1", false)
 	g.publish(t, "b", "", "b1", false)
 	g.publish(t, "a", "", "a2", false)
-	evs := s.expectData(t, "a1", "b1", "a2")
-	s.cancel()
+	evs := s.Expect(t, "a1", "b1", "a2")
+	s.Close()
 	g.publish(t, "b", "", "b2", false)
 	g.publish(t, "a", "", "a3", false)
 	g.publish(t, "c", "", "c1", false)
@@ -111,25 +111,25 @@ func TestResumeMultiTopic(t *testing.T) {
 	r := g.open(t, "/v1/events?topic=a&topic=b", lastEventID(evs[1].ID))
 	got := map[string]bool{}
 	for range 3 {
-		got[string(r.next(t).Data)] = true
+		got[string(r.Next(t).Data)] = true
 	}
 	for _, w := range []string{"a2", "a3", "b2"} {
 		if !got[w] {
 			t.Fatalf("resumed events %v lack %s", got, w)
 		}
 	}
-	r.expectQuiet(t, 100*time.Millisecond)
+	r.ExpectQuiet(t, 100*time.Millisecond)
 
 	// The order of topics in the URL does not matter for the cursor.
 	last := g.open(t, "/v1/events?topic=b&topic=a", lastEventID(evs[2].ID))
 	seen := map[string]bool{}
 	for range 2 {
-		seen[string(last.next(t).Data)] = true
+		seen[string(last.Next(t).Data)] = true
 	}
 	if !seen["b2"] || !seen["a3"] {
 		t.Fatalf("resume after a2 gave %v", seen)
 	}
-	last.expectQuiet(t, 100*time.Millisecond)
+	last.ExpectQuiet(t, 100*time.Millisecond)
 }
 
 func TestResetOnUnusableCursor(t *testing.T) {
@@ -140,7 +140,7 @@ func TestResetOnUnusableCursor(t *testing.T) {
 	}
 	// A cursor still inside history resumes without reset.
 	in := g.open(t, "/v1/events?topic=t", lastEventID(ids[8]))
-	in.expectData(t, "10")
+	in.Expect(t, "10")
 
 	cases := []struct {
 		name, cursor, reason string
@@ -155,7 +155,7 @@ func TestResetOnUnusableCursor(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := g.open(t, "/v1/events?"+c.topics, lastEventID(c.cursor))
-			ev := s.next(t)
+			ev := s.Next(t)
 			if ev.Name != "reset" {
 				t.Fatalf("first event %q %q, want reset", ev.Name, ev.Data)
 			}
@@ -171,7 +171,7 @@ func TestResetOnUnusableCursor(t *testing.T) {
 			}
 			// Then live, resumable from the reset's id.
 			g.publish(t, "t", "", "live", false)
-			s.expectData(t, "live")
+			s.Expect(t, "live")
 		})
 	}
 }
@@ -181,11 +181,11 @@ func TestFinalClosesTopicAnd204(t *testing.T) {
 	s := g.open(t, "/v1/events?topic=job:1", nil)
 	g.publish(t, "job:1", "step", "1", false)
 	finalID := g.publish(t, "job:1", "done", "2", true)
-	evs := s.expectData(t, "1", "2")
+	evs := s.Expect(t, "1", "2")
 	if evs[1].ID != finalID {
 		t.Fatalf("final id %q, want %q", evs[1].ID, finalID)
 	}
-	s.expectEnd(t)
+	s.ExpectEnd(t)
 
 	// Reconnect at the final event: 204, which stops EventSource for good.
 	for _, path := range []string{"/v1/events?topic=job:1", "/v1/events?topic=job:1&lastEventID=" + finalID} {
@@ -204,12 +204,12 @@ func TestFinalClosesTopicAnd204(t *testing.T) {
 	}
 	// A reconnect from before the final gets the rest and ends.
 	r := g.open(t, "/v1/events?topic=job:1", lastEventID(evs[0].ID))
-	r.expectData(t, "2")
-	r.expectEnd(t)
+	r.Expect(t, "2")
+	r.ExpectEnd(t)
 	// A fresh subscription with earliest replays the whole task and ends.
 	e := g.open(t, "/v1/events?topic=job:1&lastEventID=earliest", nil)
-	e.expectData(t, "1", "2")
-	e.expectEnd(t)
+	e.Expect(t, "1", "2")
+	e.ExpectEnd(t)
 	// Publishing to a closed topic is a 409.
 	status, ans := g.post(t, `{"topic":"job:1","data":"late"}`)
 	if status != http.StatusConflict || ans["code"] != "topic_closed" {
@@ -221,12 +221,12 @@ func TestMultiTopicStreamEndsWhenAllClosed(t *testing.T) {
 	g := newGateway(t, server.Config{})
 	s := g.open(t, "/v1/events?topic=x&topic=y", nil)
 	g.publish(t, "x", "", "x-final", true)
-	s.expectData(t, "x-final")
-	s.expectQuiet(t, 100*time.Millisecond)
+	s.Expect(t, "x-final")
+	s.ExpectQuiet(t, 100*time.Millisecond)
 	g.publish(t, "y", "", "y1", false)
 	g.publish(t, "y", "", "y-final", true)
-	s.expectData(t, "y1", "y-final")
-	s.expectEnd(t)
+	s.Expect(t, "y1", "y-final")
+	s.ExpectEnd(t)
 }
 
 func TestHostileDataKeepsFraming(t *testing.T) {
@@ -237,7 +237,7 @@ func TestHostileDataKeepsFraming(t *testing.T) {
 		g.publish(t, "f", "e", p, false)
 	}
 	for _, p := range payloads {
-		ev := s.next(t)
+		ev := s.Next(t)
 		want := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(p)
 		if string(ev.Data) != want || ev.Name != "e" {
 			t.Fatalf("data %q name %q, want %q", ev.Data, ev.Name, want)
@@ -250,7 +250,7 @@ func TestHostileDataKeepsFraming(t *testing.T) {
 			t.Fatalf("event name %q: %d %v", name, status, ans)
 		}
 	}
-	s.expectQuiet(t, 50*time.Millisecond)
+	s.ExpectQuiet(t, 50*time.Millisecond)
 }
 
 func TestPublishErrors(t *testing.T) {
@@ -287,7 +287,7 @@ func TestPublishErrors(t *testing.T) {
 	}
 	// Nothing of the rejected requests was stored.
 	s := g.open(t, "/v1/events?topic=a&lastEventID=earliest", nil)
-	s.expectQuiet(t, 100*time.Millisecond)
+	s.ExpectQuiet(t, 100*time.Millisecond)
 
 	resp, err := http.Get(g.url + "/v1/publish")
 	if err != nil {
@@ -310,7 +310,7 @@ func TestPublishBatchAndDataForms(t *testing.T) {
 	if len(ids) != 4 {
 		t.Fatalf("ids %v", ans)
 	}
-	s.expectData(t, "text", `{"k":[1,2]}`, "42", "")
+	s.Expect(t, "text", `{"k":[1,2]}`, "42", "")
 	// A batch that hits a closed topic reports what was published before the error.
 	g.publish(t, "c", "", "end", true)
 	status, ans = g.post(t, `{"events":[{"topic":"a","data":"ok"},{"topic":"c","data":"late"}]}`)
@@ -358,7 +358,7 @@ func TestHeartbeats(t *testing.T) {
 				deadline := time.After(waitFor)
 				for n := 0; n < 3; {
 					select {
-					case c := <-s.comments:
+					case c := <-s.Comments:
 						if c == "" {
 							n++
 						}
@@ -369,7 +369,7 @@ func TestHeartbeats(t *testing.T) {
 				return
 			}
 			for range 2 {
-				ev := s.next(t)
+				ev := s.Next(t)
 				var d map[string]int64
 				if ev.Name != "ping" || json.Unmarshal(ev.Data, &d) != nil || d["time"] == 0 {
 					t.Fatalf("heartbeat event %q %q", ev.Name, ev.Data)
@@ -384,12 +384,12 @@ func TestMaxLifetimeEndsStreamForResume(t *testing.T) {
 	start := time.Now()
 	s := g.open(t, "/v1/events?topic=l", nil)
 	g.publish(t, "l", "", "1", false)
-	evs := s.expectData(t, "1")
-	s.expectEnd(t)
+	evs := s.Expect(t, "1")
+	s.ExpectEnd(t)
 	if d := time.Since(start); d < 600*time.Millisecond || d > 3*time.Second {
 		t.Fatalf("stream lasted %s, want about 800ms ±10%%", d)
 	}
 	g.publish(t, "l", "", "2", false)
 	r := g.open(t, "/v1/events?topic=l", lastEventID(evs[0].ID))
-	r.expectData(t, "2")
+	r.Expect(t, "2")
 }

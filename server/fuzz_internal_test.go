@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/sse"
 )
 
@@ -37,8 +38,8 @@ func FuzzPublishDecode(f *testing.F) {
 			items = []publishItem{pb.publishItem}
 		}
 		for _, it := range items {
-			m, _, _, err := s.message(it, 0)
-			if err != nil {
+			m, perr := decodeItem(it, 0)
+			if perr != nil || s.validate([]herald.Message{m}, origin{}) != nil {
 				continue
 			}
 			// Data that is not a JSON string is sent compacted, whether or not it needed it.

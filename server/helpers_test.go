@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,8 +11,8 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/ssetest"
 	"github.com/heraldpush/herald/server"
-	"github.com/heraldpush/herald/sse"
 )
 
 const waitFor = 5 * time.Second
@@ -86,14 +84,8 @@ func (g *gateway) publish(t *testing.T, topic, event string, data any, final boo
 	return id
 }
 
-// stream is an open SSE response being parsed in the background.
-type stream struct {
-	resp     *http.Response
-	events   chan sse.Event
-	comments chan string
-	done     chan error
-	cancel   context.CancelFunc
-}
+// stream is an open SSE response being parsed in the background (internal/ssetest).
+type stream = ssetest.Stream
 
 // open starts a stream request; path is like "/v1/events?topic=a".
 func (g *gateway) open(t *testing.T, path string, header http.Header) *stream {
@@ -103,102 +95,7 @@ func (g *gateway) open(t *testing.T, path string, header http.Header) *stream {
 
 func openWith(t *testing.T, client *http.Client, url string, header http.Header) *stream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		cancel()
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	s := &stream{resp: resp, events: make(chan sse.Event, 10000), comments: make(chan string, 10000),
-		done: make(chan error, 1), cancel: cancel}
-	t.Cleanup(func() { cancel(); resp.Body.Close() })
-	if resp.StatusCode != http.StatusOK {
-		close(s.events)
-		s.done <- nil
-		return s
-	}
-	r := sse.NewReader(resp.Body)
-	r.OnComment(func(text []byte) {
-		select {
-		case s.comments <- string(text):
-		default:
-		}
-	})
-	go func() {
-		defer close(s.events)
-		for {
-			ev, err := r.Next()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				s.done <- err
-				return
-			}
-			ev.Data = bytes.Clone(ev.Data)
-			s.events <- ev
-		}
-	}()
-	return s
-}
-
-// next returns the next event or fails.
-func (s *stream) next(t *testing.T) sse.Event {
-	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if !ok {
-			t.Fatalf("stream ended while waiting for an event")
-		}
-		return ev
-	case <-time.After(waitFor):
-		t.Fatalf("no event within %s", waitFor)
-	}
-	return sse.Event{}
-}
-
-// expectData reads len(want) events and checks their data in order.
-func (s *stream) expectData(t *testing.T, want ...string) []sse.Event {
-	t.Helper()
-	evs := make([]sse.Event, 0, len(want))
-	for i, w := range want {
-		ev := s.next(t)
-		if string(ev.Data) != w {
-			t.Fatalf("event %d: data %q, want %q (event %q id %q)", i, ev.Data, w, ev.Name, ev.ID)
-		}
-		evs = append(evs, ev)
-	}
-	return evs
-}
-
-// expectEnd waits until the server ends the stream, with no further event.
-func (s *stream) expectEnd(t *testing.T) {
-	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if ok {
-			t.Fatalf("expected the stream to end, got event %q data %q", ev.Name, ev.Data)
-		}
-	case <-time.After(waitFor):
-		t.Fatalf("stream did not end within %s", waitFor)
-	}
-}
-
-// expectQuiet checks that no event arrives for d.
-func (s *stream) expectQuiet(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if ok {
-			t.Fatalf("unexpected event %q data %q id %q", ev.Name, ev.Data, ev.ID)
-		}
-		t.Fatalf("stream ended unexpectedly")
-	case <-time.After(d):
-	}
+	return ssetest.Open(t, client, url, header, waitFor)
 }
 
 func lastEventID(id string) http.Header { return http.Header{"Last-Event-Id": {id}} }

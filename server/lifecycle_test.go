@@ -95,7 +95,7 @@ func TestSlowConsumerIsCutOffWithBoundedMemory(t *testing.T) {
 		}
 	}()
 	for i := 0; i < n; i++ {
-		ev := healthy.next(t)
+		ev := healthy.Next(t)
 		if len(ev.Data) != len(payload) {
 			t.Fatalf("healthy client got %d bytes", len(ev.Data))
 		}
@@ -201,7 +201,7 @@ func TestDrainSpreadsStreamEnds(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.expectEnd(t)
+			s.ExpectEnd(t)
 			mu.Lock()
 			ends = append(ends, time.Since(start))
 			mu.Unlock()
@@ -277,8 +277,8 @@ func TestHTTP2ManyStreamsOneConnection(t *testing.T) {
 			streams := make([]*stream, n)
 			for i := range streams {
 				streams[i] = openWith(t, client, fmt.Sprintf("%s/v1/events?topic=h2:%d", base, i), nil)
-				if streams[i].resp.ProtoMajor != 2 {
-					t.Fatalf("stream %d: protocol %s", i, streams[i].resp.Proto)
+				if streams[i].Resp.ProtoMajor != 2 {
+					t.Fatalf("stream %d: protocol %s", i, streams[i].Resp.Proto)
 				}
 			}
 			pub := &http.Client{Transport: tr}
@@ -291,7 +291,7 @@ func TestHTTP2ManyStreamsOneConnection(t *testing.T) {
 				resp.Body.Close()
 			}
 			for i, s := range streams {
-				s.expectData(t, fmt.Sprintf("hello %d", i))
+				s.Expect(t, fmt.Sprintf("hello %d", i))
 			}
 			if got := dials.Load(); got != 1 {
 				t.Fatalf("%d TCP connections for %d streams, want 1", got, n)

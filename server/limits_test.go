@@ -29,8 +29,8 @@ func newHealthy(t *testing.T, base string, hasSubs func() bool, authz string) *h
 	t.Helper()
 	h := &healthy{base: base, topic: "healthy:1", authz: authz}
 	h.s = openWith(t, http.DefaultClient, base+"/v1/events?topic="+h.topic, nil)
-	if h.s.resp.StatusCode != http.StatusOK {
-		t.Fatalf("healthy client: status %d", h.s.resp.StatusCode)
+	if h.s.Resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthy client: status %d", h.s.Resp.StatusCode)
 	}
 	waitUntil(t, hasSubs)
 	return h
@@ -44,7 +44,7 @@ func (h *healthy) check(t *testing.T) {
 	if a := publishAs(t, nil, h.base, h.authz, h.topic, data); a.status != http.StatusOK {
 		t.Fatalf("publish to the healthy client: %d %v", a.status, a.body)
 	}
-	h.s.expectData(t, data)
+	h.s.Expect(t, data)
 }
 
 func TestSlowlorisIsCutOthersKeepReceiving(t *testing.T) {
@@ -145,8 +145,8 @@ func TestConnectionFloodFromOneIP(t *testing.T) {
 		var held []*stream
 		for i := range 3 {
 			s := openWith(t, flood, n.url+"/v1/events?topic=flood:1", nil)
-			if s.resp.StatusCode != http.StatusOK {
-				t.Fatalf("stream %d: status %d", i, s.resp.StatusCode)
+			if s.Resp.StatusCode != http.StatusOK {
+				t.Fatalf("stream %d: status %d", i, s.Resp.StatusCode)
 			}
 			held = append(held, s)
 		}
@@ -157,17 +157,17 @@ func TestConnectionFloodFromOneIP(t *testing.T) {
 			}
 		}
 		other := openWith(t, clientFrom("127.0.0.2"), n.url+"/v1/events?topic=flood:1", nil)
-		if other.resp.StatusCode != http.StatusOK {
-			t.Fatalf("client from another address: %d", other.resp.StatusCode)
+		if other.Resp.StatusCode != http.StatusOK {
+			t.Fatalf("client from another address: %d", other.Resp.StatusCode)
 		}
 		waitUntil(t, func() bool { return n.srv.Hub().Conns() == 4 })
 		publishAs(t, nil, n.url, "", "flood:1", "still here")
-		other.expectData(t, "still here")
+		other.Expect(t, "still here")
 		// A slot comes back when a stream ends.
-		held[0].cancel()
+		held[0].Close()
 		waitUntil(t, func() bool { return n.srv.Hub().Conns() == 3 })
-		if s := openWith(t, flood, n.url+"/v1/events?topic=flood:1", nil); s.resp.StatusCode != http.StatusOK {
-			t.Fatalf("after one stream ended: %d, want 200", s.resp.StatusCode)
+		if s := openWith(t, flood, n.url+"/v1/events?topic=flood:1", nil); s.Resp.StatusCode != http.StatusOK {
+			t.Fatalf("after one stream ended: %d, want 200", s.Resp.StatusCode)
 		}
 	})
 	t.Run("new streams per second per IP", func(t *testing.T) {
@@ -188,12 +188,12 @@ func TestConnectionFloodFromOneIP(t *testing.T) {
 			}
 		}
 		other := openWith(t, clientFrom("127.0.0.2"), n.url+"/v1/events?topic=flood:2", nil)
-		if other.resp.StatusCode != http.StatusOK {
-			t.Fatalf("client from another address: %d", other.resp.StatusCode)
+		if other.Resp.StatusCode != http.StatusOK {
+			t.Fatalf("client from another address: %d", other.Resp.StatusCode)
 		}
 		waitUntil(t, func() bool { return n.srv.Hub().Conns() == 1 })
 		publishAs(t, nil, n.url, "", "flood:2", "still here")
-		other.expectData(t, "still here")
+		other.Expect(t, "still here")
 	})
 }
 
@@ -208,21 +208,21 @@ func TestConnectionsPerUser(t *testing.T) {
 	if a := do(t, nil, http.MethodGet, g.url+"/v1/events?topic=scan:3", alice, ""); a.status != http.StatusTooManyRequests {
 		t.Fatalf("third stream of one user: %d, want 429", a.status)
 	}
-	if s := g.open(t, "/v1/events?topic=scan:3", bob); s.resp.StatusCode != http.StatusOK {
-		t.Fatalf("another user: %d", s.resp.StatusCode)
+	if s := g.open(t, "/v1/events?topic=scan:3", bob); s.Resp.StatusCode != http.StatusOK {
+		t.Fatalf("another user: %d", s.Resp.StatusCode)
 	}
-	a1.cancel()
+	a1.Close()
 	// The slot is free once the ended stream's end has run (after the hub stopped counting
 	// it): until then a new stream may still get 429.
 	deadline := time.Now().Add(waitFor)
 	for {
 		s := g.open(t, "/v1/events?topic=scan:3", alice)
-		if s.resp.StatusCode == http.StatusOK {
+		if s.Resp.StatusCode == http.StatusOK {
 			break
 		}
-		s.cancel()
-		if s.resp.StatusCode != http.StatusTooManyRequests || time.Now().After(deadline) {
-			t.Fatalf("after a stream ended: %d, want 200", s.resp.StatusCode)
+		s.Close()
+		if s.Resp.StatusCode != http.StatusTooManyRequests || time.Now().After(deadline) {
+			t.Fatalf("after a stream ended: %d, want 200", s.Resp.StatusCode)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -257,13 +257,13 @@ func TestTokenExpiryEndsStream(t *testing.T) {
 	h := http.Header{"Authorization": {"Bearer " + tok}}
 	start := time.Now()
 	s := g.open(t, "/v1/events?topic=scan:exp", h)
-	if s.resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", s.resp.StatusCode)
+	if s.Resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", s.Resp.StatusCode)
 	}
 	waitUntil(t, func() bool { return g.srv.Hub().Conns() == 1 })
 	publishAs(t, nil, g.url, "Bearer "+testAPIKey, "scan:exp", "before")
-	s.expectData(t, "before")
-	s.expectEnd(t)
+	s.Expect(t, "before")
+	s.ExpectEnd(t)
 	if el := time.Since(start); el < time.Second || el > 4*time.Second {
 		t.Fatalf("stream ended after %s, want at the token's expiry (1–2 s)", el)
 	}

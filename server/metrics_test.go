@@ -62,8 +62,8 @@ func TestMetricsFollowRealTraffic(t *testing.T) {
 	for i := range 3 {
 		g.publish(t, "m", "", fmt.Sprint(i), false)
 	}
-	a.expectData(t, "0", "1", "2")
-	b.expectData(t, "0", "1", "2")
+	a.Expect(t, "0", "1", "2")
+	b.Expect(t, "0", "1", "2")
 	waitUntil(t, func() bool { return scrape(t, g.url, "herald_events_delivered_total") == 6 })
 	if v := scrape(t, g.url, "herald_events_published_total"); v != 3 {
 		t.Fatalf("published_total = %v, want 3", v)
@@ -74,10 +74,10 @@ func TestMetricsFollowRealTraffic(t *testing.T) {
 
 	// Replay and reset counters.
 	r := g.open(t, "/v1/events?topic=m&lastEventID=earliest", nil)
-	r.expectData(t, "0", "1", "2")
+	r.Expect(t, "0", "1", "2")
 	waitUntil(t, func() bool { return scrape(t, g.url, "herald_history_replayed_total") == 3 })
 	bad := g.open(t, "/v1/events?topic=m", lastEventID("not-a-cursor!"))
-	if ev := bad.next(t); ev.Name != "reset" {
+	if ev := bad.Next(t); ev.Name != "reset" {
 		t.Fatalf("want a reset, got %q", ev.Name)
 	}
 	waitUntil(t, func() bool { return scrape(t, g.url, `herald_resets_total{reason="malformed"}`) == 1 })
@@ -96,7 +96,7 @@ func TestMetricsFollowRealTraffic(t *testing.T) {
 		g.publish(t, "m", "", big, false)
 	}
 	// Closed streams are counted: the gauge equals opened minus closed.
-	a.cancel()
+	a.Close()
 	waitUntil(t, func() bool {
 		return scrape(t, g.url, "herald_connections") ==
 			scrape(t, g.url, "herald_connections_total")-sumDisconnects(t, g.url)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,17 +62,8 @@ type presenceState struct {
 func (s *Server) setupPresence(opts Options) error {
 	s.pres = &presenceState{user: opts.PresenceUser}
 	hooks := false
-	for name, ns := range s.cfg.Namespaces {
-		if w := ns.OfflineWebhook; w != nil {
-			if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
-				return fmt.Errorf("config: namespace %q: offline_webhook.url must be an http(s) URL", name)
-			}
-			if w.Secret == "" {
-				return fmt.Errorf("config: namespace %q: offline_webhook.secret is required", name)
-			}
-			if w.Timeout < 0 {
-				return fmt.Errorf("config: namespace %q: offline_webhook.timeout must not be negative", name)
-			}
+	for _, ns := range s.cfg.Namespaces {
+		if ns.OfflineWebhook != nil {
 			hooks = true
 		}
 	}
@@ -89,7 +79,10 @@ func (s *Server) setupPresence(opts Options) error {
 			Events: func(t herald.Topic) bool {
 				return s.cfg.Namespaces[t.Namespace()].PresenceEvents
 			},
-			Publish:    s.engine.Publish,
+			Publish: func(ctx context.Context, msgs []herald.Message) ([]herald.Event, error) {
+				evs, _, err := s.publish(ctx, msgs, origin{kind: originPresence})
+				return evs, err
+			},
 			Logger:     s.log,
 			Registerer: s.registerer(),
 		})
@@ -143,61 +136,6 @@ func (s *Server) streamUser(r *http.Request) string {
 		return ""
 	}
 	return s.pres.user(r)
-}
-
-// publishOnline publishes msgs and says, per returned event, whether anyone in the cluster
-// was subscribed; online is nil when the engine cannot tell.
-func (s *Server) publishOnline(ctx context.Context, msgs []herald.Message) ([]herald.Event, []bool, error) {
-	if op, ok := s.engine.(herald.OnlinePublisher); ok {
-		return op.PublishOnline(ctx, msgs)
-	}
-	evs, err := s.engine.Publish(ctx, msgs)
-	if s.pres.tracker == nil {
-		return evs, nil, err
-	}
-	online := make([]bool, len(evs))
-	for i := range evs {
-		if i > 0 && evs[i].Topic == evs[i-1].Topic {
-			online[i] = online[i-1]
-			continue
-		}
-		on, perr := s.pres.tracker.Online(ctx, evs[i].Topic)
-		if perr != nil {
-			// Unknown counts as offline: a fallback sent twice beats one lost.
-			s.log.Warn("presence read for publish", "topic", evs[i].Topic, "err", perr)
-		}
-		online[i] = on
-	}
-	return evs, online, err
-}
-
-// offlineFallback queues a webhook for every published event that nobody received, in a
-// namespace with an offline_webhook.
-func (s *Server) offlineFallback(evs []herald.Event, online []bool) {
-	if s.pres.webhooks == nil || online == nil {
-		return
-	}
-	for i := range evs {
-		if i >= len(online) || online[i] {
-			continue
-		}
-		ev := &evs[i]
-		ns := s.cfg.Namespaces[ev.Topic.Namespace()]
-		if ns.OfflineWebhook == nil {
-			continue
-		}
-		p := webhook.Payload{
-			Topic: string(ev.Topic), ID: ev.ID(), Event: string(ev.Name),
-			Data: webhook.DataValue(ev.Data), PublishedAt: time.Unix(0, ev.Time).UTC(),
-		}
-		if ev.Time == 0 {
-			p.PublishedAt = time.Now().UTC()
-		}
-		if ns.Personal {
-			_, p.User, _ = strings.Cut(string(ev.Topic), ":")
-		}
-		s.pres.webhooks.Enqueue(*ns.OfflineWebhook, p)
-	}
 }
 
 // authorizePresence decides whether r may read presence.

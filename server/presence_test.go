@@ -232,13 +232,13 @@ func TestPresenceOfflineFallbackThreeRedisNodes(t *testing.T) {
 	if ans["online"] != true {
 		t.Fatalf("publish answer %v, want online true", ans)
 	}
-	s.expectData(t, `{"filled":10}`)
+	s.Expect(t, `{"filled":10}`)
 	time.Sleep(300 * time.Millisecond)
 	if n, _, _ := hook.snapshot(); n != 0 {
 		t.Fatalf("%d webhook POSTs for an online user", n)
 	}
 
-	s.cancel()
+	s.Close()
 	eventually(t, 2*time.Second, "alice offline seen from node A", func() bool { return !a.online(t, "alice").Online })
 	ans = a.publish(t, `{"topic":"user:alice","event":"order","data":{"filled":20}}`)
 	if ans["online"] != false {
@@ -372,17 +372,17 @@ func TestPresenceJoinLeaveEvents(t *testing.T) {
 	watcher := nodes[0].subscribe(t, "", "raffle:7")
 	eventually(t, 2*time.Second, "watcher present", func() bool { return nodes[0].presence(t, "raffle:7").Connections == 1 })
 	d1 := nodes[1].subscribe(t, "dave", "raffle:7")
-	ev := watcher.next(t)
+	ev := watcher.Next(t)
 	if ev.Name != "join" || string(ev.Data) != `{"user":"dave"}` || ev.ID == "" {
 		t.Fatalf("got %q %q id %q, want join of dave with an id", ev.Name, ev.Data, ev.ID)
 	}
 	// A second connection of dave, on the other node: no event.
 	d2 := nodes[0].subscribe(t, "dave", "raffle:7")
 	eventually(t, 2*time.Second, "dave twice", func() bool { return nodes[1].presence(t, "raffle:7").Connections == 3 })
-	d1.cancel()
+	d1.Close()
 	eventually(t, 2*time.Second, "dave once", func() bool { return nodes[1].presence(t, "raffle:7").Connections == 2 })
-	d2.cancel()
-	ev = watcher.next(t)
+	d2.Close()
+	ev = watcher.Next(t)
 	if ev.Name != "leave" || string(ev.Data) != `{"user":"dave"}` {
 		t.Fatalf("got %q %q, want leave of dave (and no event for his second connection)", ev.Name, ev.Data)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/webhook"
 )
 
 // SentTimeHeader carries the publisher's send time (Unix time in milliseconds, microseconds
@@ -47,95 +50,73 @@ type publishBatchAnswer struct {
 	Online []bool `json:"online,omitempty"`
 }
 
-// handlePublish serves POST /v1/publish.
+// The publish pipeline. Every event that enters Herald on this node takes the same walk,
+// whoever publishes it (origin): decode (HTTP only) → validate → authorize → engine →
+// online and offline fallback → metrics → answer (HTTP only). So the reserved namespace, the
+// size limits, the metrics and the offline webhook apply the same way to the HTTP API, the
+// demo pages' API, the presence tracker's join/leave events and the dashboard's stats feed.
+
+// origin says who publishes a set of messages, and so which steps of the pipeline apply.
+type origin struct {
+	kind originKind
+	// r and id (originAPI): the request and its publisher, authorized per topic.
+	r  *http.Request
+	id auth.Identity
+	// batch: the messages came as {"events": [...]}; errors name the event (events[i]).
+	batch bool
+}
+
+// originKind is a kind of publisher.
+type originKind uint8
+
+const (
+	// originAPI is POST /v1/publish: each topic is authorized for the request's credential.
+	originAPI originKind = iota
+	// originDemo is the demo pages' API (web/): admitted by GuardPublish, like the API.
+	originDemo
+	// originPresence is the presence tracker's join and leave events.
+	originPresence
+	// originStats is the dashboard's stats feed, the only publisher of the reserved namespace.
+	originStats
+)
+
+// notice reports whether o publishes Herald's own notices (presence, stats) rather than a
+// client's events: those are not worth an offline webhook and need no online answer.
+func (o origin) notice() bool { return o.kind == originPresence || o.kind == originStats }
+
+// publishError is a refusal of the pipeline before the engine, with the answer's status and
+// code. With denied, err is an auth error answered by Server.denied (its status and
+// WWW-Authenticate header).
+type publishError struct {
+	status int
+	code   string
+	denied bool
+	err    error
+}
+
+func (e *publishError) Error() string { return e.err.Error() }
+func (e *publishError) Unwrap() error { return e.err }
+
+// handlePublish serves POST /v1/publish: admission, decoding, then the pipeline.
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST to publish")
 		return
 	}
-	// Security hook (auth.go): credentials, publish rate, body read timeout.
+	// Credentials, publish rate, body read timeout (admission.go).
 	pub, ok := s.admitPublish(w, r)
 	if !ok {
 		return
 	}
-	// The body must be JSON whatever Content-Type says: curl -d sends form encoding. It is
-	// decoded as it is read (one buffer, not a copy of the whole body and then another).
-	var pb publishBody
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxBodyBytes)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&pb); err != nil {
-		writeBodyError(w, err, "invalid JSON body: "+err.Error())
-		return
-	}
-	if _, err := dec.Token(); err != io.EOF { // only white space may follow the value
-		msg := "invalid JSON body: more than one value"
-		if err != nil {
-			msg = "invalid JSON body after the value: " + err.Error()
-		}
-		writeBodyError(w, err, msg)
-		return
-	}
-	headerSent := parseSentTime(r.Header.Get(SentTimeHeader))
-	batch := pb.Events != nil
-	items := pb.Events
-	if batch {
-		if pb.Topic != nil || pb.Event != "" || pb.Data != nil || pb.Final {
-			writeError(w, http.StatusBadRequest, "invalid_json", `send either one event or {"events": [...]}, not both`)
-			return
-		}
-		if len(items) == 0 {
-			writeError(w, http.StatusBadRequest, "invalid_json", "events is empty")
-			return
-		}
-		if len(items) > s.cfg.MaxBatch {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("%d events in one batch, at most %d", len(items), s.cfg.MaxBatch))
-			return
-		}
-	} else {
-		items = []publishItem{pb.publishItem}
-	}
-	msgs := make([]herald.Message, len(items))
-	for i, it := range items {
-		m, status, code, err := s.message(it, headerSent)
-		if err != nil {
-			if batch {
-				err = fmt.Errorf("events[%d]: %w", i, err)
-			}
-			s.countFailure(code)
-			writeError(w, status, code, err.Error())
-			return
-		}
-		msgs[i] = m
-	}
-	if !s.authorizeEvents(w, r, pub, msgs, batch) { // security hook (auth.go)
-		return
-	}
-	evs, online, err := s.publishOnline(r.Context(), msgs) // presence hook (server/presence.go)
-	s.offlineFallback(evs, online)
-	if s.met != nil {
-		var pe *herald.PublishError
-		switch {
-		case err == nil:
-			s.met.Published(len(evs))
-		case errors.As(err, &pe):
-			s.met.Published(pe.Published)
-		}
-	}
+	msgs, batch, err := s.decodePublish(w, r)
 	if err != nil {
-		status, code := errorStatus(err)
-		s.countFailure(code)
-		if status >= 500 {
-			s.log.Warn("publish failed", "err", err, "events", len(msgs))
-		}
-		ae := apiError{Error: err.Error(), Code: code}
-		var pe *herald.PublishError
-		if batch && errors.As(err, &pe) && pe.Published > 0 {
-			for i := 0; i < pe.Published && i < len(evs); i++ {
-				ae.IDs = append(ae.IDs, evs[i].ID())
-			}
-		}
-		writeJSON(w, status, ae)
+		s.answerPublishError(w, r, err, nil, batch)
+		return
+	}
+	evs, online, err := s.publish(r.Context(), msgs, origin{kind: originAPI, r: r, id: pub, batch: batch})
+	if err != nil {
+		s.answerPublishError(w, r, err, evs, batch)
 		return
 	}
 	if !batch {
@@ -153,52 +134,258 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, publishBatchAnswer{IDs: ids, Online: online})
 }
 
-// writeBodyError answers a publish body that could not be decoded: 413 when it is over the
+// decodePublish reads a publish body into messages. The body must be JSON whatever
+// Content-Type says: curl -d sends form encoding. It is decoded as it is read (one buffer,
+// not a copy of the whole body and then another).
+func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (msgs []herald.Message, batch bool, err error) {
+	var pb publishBody
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxBodyBytes)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&pb); err != nil {
+		return nil, false, bodyError(err, "invalid JSON body: "+err.Error())
+	}
+	if _, err := dec.Token(); err != io.EOF { // only white space may follow the value
+		msg := "invalid JSON body: more than one value"
+		if err != nil {
+			msg = "invalid JSON body after the value: " + err.Error()
+		}
+		return nil, false, bodyError(err, msg)
+	}
+	headerSent := parseSentTime(r.Header.Get(SentTimeHeader))
+	batch = pb.Events != nil
+	items := pb.Events
+	if batch {
+		if pb.Topic != nil || pb.Event != "" || pb.Data != nil || pb.Final {
+			return nil, batch, &publishError{status: http.StatusBadRequest, code: "invalid_json",
+				err: errors.New(`send either one event or {"events": [...]}, not both`)}
+		}
+		if len(items) == 0 {
+			return nil, batch, &publishError{status: http.StatusBadRequest, code: "invalid_json", err: errors.New("events is empty")}
+		}
+		if len(items) > s.cfg.MaxBatch {
+			return nil, batch, &publishError{status: http.StatusRequestEntityTooLarge, code: "too_large",
+				err: fmt.Errorf("%d events in one batch, at most %d", len(items), s.cfg.MaxBatch)}
+		}
+	} else {
+		items = []publishItem{pb.publishItem}
+	}
+	msgs = make([]herald.Message, len(items))
+	for i, it := range items {
+		m, err := decodeItem(it, headerSent)
+		if err != nil {
+			if batch {
+				err.err = fmt.Errorf("events[%d]: %w", i, err.err)
+			}
+			s.countFailure(err.code)
+			return nil, batch, err
+		}
+		msgs[i] = m
+	}
+	return msgs, batch, nil
+}
+
+// publish is the pipeline's core: validate, authorize, publish through the engine (with the
+// online answer), the offline fallback and the metrics. On a partial batch failure evs holds
+// the events that were published.
+func (s *Server) publish(ctx context.Context, msgs []herald.Message, o origin) (evs []herald.Event, online []bool, err error) {
+	if err := s.validate(msgs, o); err != nil {
+		s.countFailure(err.code)
+		return nil, nil, err
+	}
+	if err := s.authorize(msgs, o); err != nil {
+		s.countFailure(err.code)
+		return nil, nil, err
+	}
+	if o.notice() {
+		evs, err = s.engine.Publish(ctx, msgs)
+	} else {
+		evs, online, err = s.publishOnline(ctx, msgs)
+		s.offlineFallback(evs, online)
+	}
+	var pe *herald.PublishError
+	switch {
+	case err == nil:
+		s.countPublished(len(evs))
+	case errors.As(err, &pe):
+		s.countPublished(pe.Published)
+	}
+	if err != nil {
+		_, code := errorStatus(err)
+		s.countFailure(code)
+	}
+	return evs, online, err
+}
+
+// Publish publishes msgs through the pipeline on behalf of the demo pages' API (web/), which
+// mounts behind GuardPublish: the reserved namespace, the size limits, the metrics and the
+// offline webhook apply as they do to POST /v1/publish.
+func (s *Server) Publish(ctx context.Context, msgs []herald.Message) ([]herald.Event, error) {
+	evs, _, err := s.publish(ctx, msgs, origin{kind: originDemo})
+	return evs, err
+}
+
+// validate checks what no publisher may do: write into Herald's own namespace (but its
+// stats feed) or send data over MaxMessageBytes.
+func (s *Server) validate(msgs []herald.Message, o origin) *publishError {
+	for i := range msgs {
+		m := &msgs[i]
+		var pe *publishError
+		switch {
+		case m.Topic.Namespace() == ReservedNamespace && o.kind != originStats:
+			pe = &publishError{status: http.StatusForbidden, code: "reserved_topic",
+				err: fmt.Errorf("topic %q: the %q namespace is Herald's own", m.Topic, ReservedNamespace)}
+		case len(m.Data) > s.cfg.MaxMessageBytes:
+			pe = &publishError{status: http.StatusRequestEntityTooLarge, code: "too_large",
+				err: fmt.Errorf("data is %d bytes, at most %d", len(m.Data), s.cfg.MaxMessageBytes)}
+		default:
+			continue
+		}
+		if o.batch {
+			pe.err = fmt.Errorf("events[%d]: %w", i, pe.err)
+		}
+		return pe
+	}
+	return nil
+}
+
+// authorize checks each event's topic against the API publisher's credential (403
+// otherwise). Other origins were admitted before they got here.
+func (s *Server) authorize(msgs []herald.Message, o origin) *publishError {
+	if o.kind != originAPI {
+		return nil
+	}
+	for i := range msgs {
+		if d := s.sec.auth.AuthorizePublish(o.r, o.id, msgs[i].Topic); !d.Allowed {
+			err := d.Err()
+			if o.batch {
+				err = fmt.Errorf("events[%d]: %w", i, err)
+			}
+			return &publishError{code: auth.ErrorCode(err), denied: true, err: err}
+		}
+	}
+	return nil
+}
+
+// publishOnline publishes msgs and says, per returned event, whether anyone in the cluster
+// was subscribed; online is nil when the engine cannot tell.
+func (s *Server) publishOnline(ctx context.Context, msgs []herald.Message) ([]herald.Event, []bool, error) {
+	if op, ok := s.engine.(herald.OnlinePublisher); ok {
+		return op.PublishOnline(ctx, msgs)
+	}
+	evs, err := s.engine.Publish(ctx, msgs)
+	if s.pres.tracker == nil {
+		return evs, nil, err
+	}
+	online := make([]bool, len(evs))
+	for i := range evs {
+		if i > 0 && evs[i].Topic == evs[i-1].Topic {
+			online[i] = online[i-1]
+			continue
+		}
+		on, perr := s.pres.tracker.Online(ctx, evs[i].Topic)
+		if perr != nil {
+			// Unknown counts as offline: a fallback sent twice beats one lost.
+			s.log.Warn("presence read for publish", "topic", evs[i].Topic, "err", perr)
+		}
+		online[i] = on
+	}
+	return evs, online, err
+}
+
+// offlineFallback queues a webhook for every published event that nobody received, in a
+// namespace with an offline_webhook.
+func (s *Server) offlineFallback(evs []herald.Event, online []bool) {
+	if s.pres.webhooks == nil || online == nil {
+		return
+	}
+	for i := range evs {
+		if i >= len(online) || online[i] {
+			continue
+		}
+		ev := &evs[i]
+		ns := s.cfg.Namespaces[ev.Topic.Namespace()]
+		if ns.OfflineWebhook == nil {
+			continue
+		}
+		p := webhook.Payload{
+			Topic: string(ev.Topic), ID: ev.ID(), Event: string(ev.Name),
+			Data: webhook.DataValue(ev.Data), PublishedAt: time.Unix(0, ev.Time).UTC(),
+		}
+		if ev.Time == 0 {
+			p.PublishedAt = time.Now().UTC()
+		}
+		if ns.Personal {
+			_, p.User, _ = strings.Cut(string(ev.Topic), ":")
+		}
+		s.pres.webhooks.Enqueue(*ns.OfflineWebhook, p)
+	}
+}
+
+// answerPublishError answers a failed publish: a refusal with its status and code, an engine
+// error by errorStatus, with the ids a batch published before the error.
+func (s *Server) answerPublishError(w http.ResponseWriter, r *http.Request, err error, evs []herald.Event, batch bool) {
+	var pe *publishError
+	if errors.As(err, &pe) {
+		if pe.denied {
+			s.denied(w, r, pe.err)
+			return
+		}
+		writeError(w, pe.status, pe.code, pe.err.Error())
+		return
+	}
+	status, code := errorStatus(err)
+	if status >= 500 {
+		s.log.Warn("publish failed", "err", err, "events", len(evs))
+	}
+	ae := apiError{Error: err.Error(), Code: code}
+	var partial *herald.PublishError
+	if batch && errors.As(err, &partial) && partial.Published > 0 {
+		for i := 0; i < partial.Published && i < len(evs); i++ {
+			ae.IDs = append(ae.IDs, evs[i].ID())
+		}
+	}
+	writeJSON(w, status, ae)
+}
+
+// bodyError classifies a publish body that could not be decoded: 413 when it is over the
 // body limit, 400 bad_request when reading it failed (a timeout, a broken connection),
 // 400 invalid_json with msg otherwise.
-func writeBodyError(w http.ResponseWriter, err error, msg string) {
+func bodyError(err error, msg string) *publishError {
 	var mbe *http.MaxBytesError
 	var ne net.Error
 	switch {
 	case errors.As(err, &mbe):
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", mbe.Limit))
+		return &publishError{status: http.StatusRequestEntityTooLarge, code: "too_large", err: fmt.Errorf("request body over %d bytes", mbe.Limit)}
 	case errors.As(err, &ne), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, io.ErrClosedPipe):
-		writeError(w, http.StatusBadRequest, "bad_request", "read body: "+err.Error())
+		return &publishError{status: http.StatusBadRequest, code: "bad_request", err: fmt.Errorf("read body: %w", err)}
 	default:
-		writeError(w, http.StatusBadRequest, "invalid_json", msg)
+		return &publishError{status: http.StatusBadRequest, code: "invalid_json", err: errors.New(msg)}
 	}
 }
 
-// message validates one item into a herald.Message.
-func (s *Server) message(it publishItem, headerSent int64) (herald.Message, int, string, error) {
+// decodeItem parses one item into a herald.Message (topic, event name, data, send time);
+// the pipeline's validate step checks the rest.
+func decodeItem(it publishItem, headerSent int64) (herald.Message, *publishError) {
 	if it.Topic == nil {
-		return herald.Message{}, http.StatusBadRequest, "invalid_topic", errors.New("topic is required")
+		return herald.Message{}, &publishError{status: http.StatusBadRequest, code: "invalid_topic", err: errors.New("topic is required")}
 	}
 	t, err := herald.ParseTopic(*it.Topic)
 	if err != nil {
-		return herald.Message{}, http.StatusBadRequest, "invalid_topic", err
-	}
-	if t.Namespace() == ReservedNamespace {
-		return herald.Message{}, http.StatusForbidden, "reserved_topic",
-			fmt.Errorf("topic %q: the %q namespace is Herald's own", t, ReservedNamespace)
+		return herald.Message{}, &publishError{status: http.StatusBadRequest, code: "invalid_topic", err: err}
 	}
 	name, err := herald.ParseEventName(it.Event)
 	if err != nil {
-		return herald.Message{}, http.StatusBadRequest, "invalid_event", err
+		return herald.Message{}, &publishError{status: http.StatusBadRequest, code: "invalid_event", err: err}
 	}
 	data, err := eventData(it.Data)
 	if err != nil {
-		return herald.Message{}, http.StatusBadRequest, "invalid_json", err
-	}
-	if len(data) > s.cfg.MaxMessageBytes {
-		return herald.Message{}, http.StatusRequestEntityTooLarge, "too_large",
-			fmt.Errorf("data is %d bytes, at most %d", len(data), s.cfg.MaxMessageBytes)
+		return herald.Message{}, &publishError{status: http.StatusBadRequest, code: "invalid_json", err: err}
 	}
 	sent := headerSent
 	if it.SentTime != "" {
 		sent = parseSentTime(it.SentTime.String())
 	}
-	return herald.Message{Topic: t, Name: name, Data: data, Final: it.Final, SentTime: sent}, 0, "", nil
+	return herald.Message{Topic: t, Name: name, Data: data, Final: it.Final, SentTime: sent}, nil
 }
 
 // eventData turns the JSON data value into the event's text: a JSON string is sent as its
@@ -249,5 +436,11 @@ func parseSentTime(s string) int64 {
 func (s *Server) countFailure(code string) {
 	if s.met != nil {
 		s.met.PublishFailed(code)
+	}
+}
+
+func (s *Server) countPublished(n int) {
+	if s.met != nil {
+		s.met.Published(n)
 	}
 }

@@ -11,13 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/syncbuf"
 	"github.com/heraldpush/herald/server"
 )
 
@@ -191,22 +191,7 @@ func (c remoteConn) RemoteAddr() net.Addr {
 }
 
 // logBuffer is a concurrency-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = syncbuf.Buffer
 
 // waitClosed reads from c until the server closes it, and returns the bytes read.
 func waitClosed(c net.Conn, within time.Duration) ([]byte, error) {

@@ -81,14 +81,14 @@ func TestSubscribeAuthMatrix(t *testing.T) {
 						return
 					}
 					s := openWith(t, http.DefaultClient, u, h)
-					if s.resp.StatusCode != http.StatusOK {
-						t.Fatalf("status %d, want 200", s.resp.StatusCode)
+					if s.Resp.StatusCode != http.StatusOK {
+						t.Fatalf("status %d, want 200", s.Resp.StatusCode)
 					}
 					waitUntil(t, func() bool { return g.srv.Hub().HasSubscribers(herald.Topic(tp.topic)) })
 					if a := publishAs(t, nil, g.url, "Bearer "+testAPIKey, tp.topic, name); a.status != http.StatusOK {
 						t.Fatalf("publish: %d %v", a.status, a.body)
 					}
-					s.expectData(t, name)
+					s.Expect(t, name)
 				})
 			}
 		}
@@ -188,12 +188,12 @@ func TestPersonalAndPublicNamespaces(t *testing.T) {
 			}
 			if c.want == http.StatusOK {
 				s := openWith(t, http.DefaultClient, u, h)
-				if s.resp.StatusCode != http.StatusOK {
-					t.Fatalf("status %d", s.resp.StatusCode)
+				if s.Resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d", s.Resp.StatusCode)
 				}
 				waitUntil(t, func() bool { return g.srv.Hub().HasSubscribers(herald.Topic(c.topic)) })
 				publishAs(t, nil, g.url, "Bearer "+testAPIKey, c.topic, c.name)
-				s.expectData(t, c.name)
+				s.Expect(t, c.name)
 				return
 			}
 			if a := do(t, nil, http.MethodGet, u, h, ""); a.status != c.want {
@@ -230,8 +230,8 @@ func TestDevModeLoopbackPublishing(t *testing.T) {
 			n := serveReal(t, server.Config{Auth: c.cfg}, nil, ln)
 			// Subscribing needs no token without a JWT key, from anywhere.
 			s := openWith(t, http.DefaultClient, n.url+"/v1/events?topic=dev:1", nil)
-			if s.resp.StatusCode != http.StatusOK {
-				t.Fatalf("subscribe: %d", s.resp.StatusCode)
+			if s.Resp.StatusCode != http.StatusOK {
+				t.Fatalf("subscribe: %d", s.Resp.StatusCode)
 			}
 			waitUntil(t, func() bool { return n.srv.Hub().Conns() == 1 })
 			a := publishAs(t, nil, n.url, c.authz, "dev:1", "hello")
@@ -239,9 +239,9 @@ func TestDevModeLoopbackPublishing(t *testing.T) {
 				t.Fatalf("publish: %d %q, want %d %q (%v)", a.status, a.code(), c.wantPub, c.wantCode, a.body)
 			}
 			if a.status == http.StatusOK {
-				s.expectData(t, "hello")
+				s.Expect(t, "hello")
 			} else {
-				s.expectQuiet(t, 100*time.Millisecond)
+				s.ExpectQuiet(t, 100*time.Millisecond)
 			}
 		})
 	}
@@ -286,8 +286,8 @@ func TestReservedTopicsAndAdminToken(t *testing.T) {
 					return
 				}
 				s := openWith(t, http.DefaultClient, u, h)
-				if s.resp.StatusCode != http.StatusOK {
-					t.Fatalf("status %d, want 200", s.resp.StatusCode)
+				if s.Resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d, want 200", s.Resp.StatusCode)
 				}
 			})
 		}
@@ -340,13 +340,13 @@ func TestTokensNeverLogged(t *testing.T) {
 	waitUntil(t, func() bool { return n.srv.Hub().Conns() == 0 })
 	// A stream that is held, one refused by the per-user limit, and the held one ending.
 	s := openWith(t, http.DefaultClient, n.url+"/v1/events?topic=scan:1&token="+valid, nil)
-	if s.resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", s.resp.StatusCode)
+	if s.Resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", s.Resp.StatusCode)
 	}
 	if a := do(t, nil, http.MethodGet, n.url+"/v1/events?topic=scan:1&token="+valid, nil, ""); a.status != http.StatusTooManyRequests {
 		t.Fatalf("second stream of one user: %d, want 429", a.status)
 	}
-	s.cancel()
+	s.Close()
 	waitUntil(t, func() bool { return n.srv.Hub().Conns() == 0 })
 	out := logs.String()
 	if !strings.Contains(out, "request denied") {

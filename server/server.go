@@ -1,8 +1,27 @@
-// Package server is Herald's HTTP face: the SSE endpoint, the publish API, health and
-// readiness, CORS, HTTP/2 (TLS with ALPN h2, and cleartext h2c), and graceful drain.
+// Package server is Herald's HTTP face: the SSE endpoint, the publish API, presence, health
+// and readiness, CORS, HTTP/2 (TLS with ALPN h2, and cleartext h2c), and graceful drain.
 //
 // A Server owns a hub.Hub bound to one herald.Engine. It never imports a broker client; the
-// command line picks and builds the engine.
+// command line picks and builds the engine. The rooms:
+//
+//   - Configuration (config.go, auth_config.go, limits.go): Config with its defaults, checked
+//     in one place (Config.withDefaults) before anything is built.
+//   - Streams (events.go, rawstream.go, socket.go): GET /v1/events parses topics and the
+//     cursor, is admitted, registers with the hub and is served either by its handler
+//     goroutine or, for plain HTTP/1.1, hijacked and handed to the hub's writer pool.
+//   - Publishing (publish.go): one pipeline — decode → validate → authorize → engine →
+//     online and offline fallback → metrics → answer — for POST /v1/publish, the demo
+//     pages' API (Server.Publish), presence join/leave events and the stats feed.
+//   - Auth (security.go, admission.go, guard.go): JWT/JWKS/API keys through package auth,
+//     the admin token for Herald's own topics, /dashboard and (optionally) /metrics; every
+//     request is admitted before it is served, and a refusal is answered by Server.denied.
+//   - Limits (limits.go, admission.go): per-IP rate of new streams, per-IP and per-user
+//     stream slots, publish rate per credential, body size and read timeouts (package limit).
+//   - Presence (presence.go): GET /v1/presence and /v1/online (an API key or the admin
+//     token), the node's presence tracker, and the signed offline webhook.
+//   - Stats (stats.go): a metrics snapshot published once a second on herald:stats while
+//     a dashboard listens; Herald's own namespace is reserved to it.
+//   - Logs (redact.go): net/http's error log, with credentials redacted.
 package server
 
 import (

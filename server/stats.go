@@ -54,7 +54,7 @@ func (s *Server) runStats(ctx context.Context, m *metrics.Metrics) {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err = s.engine.Publish(pctx, []herald.Message{{Topic: StatsTopic, Name: "stats", Data: data}})
+		_, _, err = s.publish(pctx, []herald.Message{{Topic: StatsTopic, Name: "stats", Data: data}}, origin{kind: originStats})
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			s.log.Debug("publish stats", "err", err)

@@ -6,30 +6,20 @@ import (
 	"io"
 	"mime"
 	"net/http"
+
+	"github.com/heraldpush/herald/internal/httpjson"
 )
 
 // maxBodyBytes bounds a demo API request body.
 const maxBodyBytes = 4 << 10
 
-// apiError is the JSON body of every error answer, as everywhere in Herald.
-type apiError struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
-
-// writeJSON writes v as a JSON answer with the given status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	hd := w.Header()
-	hd.Set("Content-Type", "application/json; charset=utf-8")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+// writeJSON writes v as a JSON answer with the given status (one format with the API:
+// internal/httpjson).
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
 
 // writeError writes a JSON error {"error","code"}.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, apiError{Error: msg, Code: code})
+	httpjson.WriteError(w, status, code, msg)
 }
 
 // decodeBody decodes an optional JSON object body into v: an empty body leaves v as it is.

@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldpush/herald/auth"
 )
 
 // SignatureHeader carries the body's HMAC.
@@ -281,7 +283,7 @@ func (s *Sender) deliver(j job) {
 		}
 	}
 	s.deliveries.WithLabelValues(ResultFailed).Inc()
-	s.log.Error("webhook: offline fallback failed", "topic", j.topic, "id", j.id, "url", redact(j.target.URL), "err", err)
+	s.log.Error("webhook: offline fallback failed", "topic", j.topic, "id", j.id, "url", auth.RedactEndpoint(j.target.URL), "err", err)
 }
 
 func (s *Sender) backoff(attempt int) time.Duration {
@@ -323,17 +325,4 @@ func (s *Sender) post(j job) (retry bool, err error) {
 	default:
 		return false, fmt.Errorf("webhook POST: status %d (not retried)", resp.StatusCode)
 	}
-}
-
-// redact drops a URL's query and credentials for logs.
-func redact(u string) string {
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		u = u[:i]
-	}
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			u = u[:j+3] + u[i+1:]
-		}
-	}
-	return u
 }

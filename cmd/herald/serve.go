@@ -52,12 +52,12 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.Engine, "engine", "memory", "engine: memory, redis or nats")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL for --engine redis (password and TLS as go-redis parses them: redis://:pw@host:6379/0, rediss://…)")
 	fs.BoolVar(&cfg.RedisCluster, "redis-cluster", false, "the Redis URL names a Redis Cluster (redis://a:7000?addr=b:7001&addr=c:7002)")
-	fs.StringVar(&cfg.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL(s), comma-separated, for --engine nats")
+	fs.StringVar(&cfg.NATSURL, "nats-url", natsengine.DefaultURL, "NATS URL(s), comma-separated, for --engine nats")
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", "", "NATS credentials file (JWT + NKey) for --engine nats")
 	fs.BoolVar(&cfg.Demo, "demo", true, "serve the demo's publish API at /demo (it obeys the publish rules: loopback only in development mode, a publisher credential otherwise)")
-	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "idle interval after which a stream gets a heartbeat")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", hub.DefaultHeartbeat, "idle interval after which a stream gets a heartbeat")
 	fs.StringVar(&c.HeartbeatEvent, "heartbeat-event", "", "send heartbeats as events of this name (default: comment lines)")
-	fs.DurationVar(&c.Retry, "retry", 2*time.Second, "reconnect delay sent to clients (retry:)")
+	fs.DurationVar(&c.Retry, "retry", hub.DefaultRetry, "reconnect delay sent to clients (retry:)")
 	fs.DurationVar(&c.MaxLifetime, "max-lifetime", 0, "end streams after this long, ±10% jitter (0 = never)")
 	fs.IntVar(&c.HistorySize, "history-size", server.DefaultHistorySize, "events kept per topic")
 	fs.DurationVar(&c.HistoryTTL, "history-ttl", server.DefaultHistoryTTL, "how long events are kept")
@@ -127,7 +127,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	stopRelays := func() {}
 	defer func() { stopRelays() }() // runs before the engine closes
-	publish := engine.Publish
+	publish := srv.Publish // the demo's events take the publish pipeline (server/publish.go)
 	if !cfg.Demo {
 		publish = nil
 	}

@@ -11,9 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/internal/syncbuf"
 )
 
 func TestServeConfigLayers(t *testing.T) {
@@ -118,22 +119,7 @@ func TestServeConfigErrors(t *testing.T) {
 }
 
 // syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // TestServeRunsAndDrains runs the real serve command: it says where it listens and which
 // engine it runs, serves a stream, the pages and metrics, and on cancellation (SIGTERM in

@@ -35,9 +35,9 @@ import (
 // Defaults used for zero Options fields and zero Retention fields.
 const (
 	// DefaultHistorySize is how many events a topic keeps when its Retention.Size is 0.
-	DefaultHistorySize = 1000
+	DefaultHistorySize = herald.DefaultHistorySize
 	// DefaultHistoryTTL is how long a topic keeps an event when its Retention.TTL is 0.
-	DefaultHistoryTTL = time.Hour
+	DefaultHistoryTTL = herald.DefaultHistoryTTL
 	// DefaultJanitorInterval is how often the janitor drops expired events and forgets
 	// idle topics when Options.JanitorInterval is 0.
 	DefaultJanitorInterval = 10 * time.Second
@@ -263,12 +263,5 @@ func (e *Engine) lookupLocked(s *shard, name herald.Topic, now int64) *topic {
 
 // newTopic returns an entry for a topic without history, its retention resolved.
 func (e *Engine) newTopic(name herald.Topic) *topic {
-	ret := e.retention(name)
-	if ret.Size <= 0 {
-		ret.Size = DefaultHistorySize
-	}
-	if ret.TTL == 0 {
-		ret.TTL = DefaultHistoryTTL
-	}
-	return &topic{name: name, ret: ret}
+	return &topic{name: name, ret: e.retention(name).WithDefaults()}
 }

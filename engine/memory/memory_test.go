@@ -2,7 +2,6 @@ package memory
 
 import (
 	"errors"
-	"regexp"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -233,21 +232,6 @@ func TestPublishEmptyTopic(t *testing.T) {
 	var pe *herald.PublishError
 	if !errors.Is(err, herald.ErrInvalidTopic) || !errors.As(err, &pe) || pe.Published != 1 {
 		t.Fatalf("err = %v, want a PublishError{Published: 1} wrapping ErrInvalidTopic", err)
-	}
-}
-
-func TestEpoch(t *testing.T) {
-	valid := regexp.MustCompile(`^[0-9a-z]{8}$`)
-	seen := map[string]bool{}
-	for range 1000 {
-		ep := newEpoch()
-		if !valid.MatchString(ep) || !herald.ValidEpoch(ep) {
-			t.Fatalf("epoch %q is not [0-9a-z]{8}", ep)
-		}
-		if seen[ep] {
-			t.Fatalf("epoch %q repeated", ep)
-		}
-		seen[ep] = true
 	}
 }
 

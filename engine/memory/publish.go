@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/epoch"
 )
 
 // Publish appends msgs in order and returns their events. Each message's Data is copied
@@ -72,7 +73,7 @@ func (e *Engine) publishOne(m *herald.Message, data []byte, out *herald.Event) e
 		return fmt.Errorf("memory: publish to %q: sequence numbers exhausted", m.Topic)
 	}
 	if t.epoch == "" {
-		t.epoch = newEpoch()
+		t.epoch = epoch.New()
 	}
 	t.last++
 	*out = herald.Event{

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/epoch"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -113,7 +114,7 @@ func (it *pubItem) event(hd head, seq uint64) herald.Event {
 const (
 	hdrFrameLen  = len("NATS/1.0\r\n") + len("\r\n")
 	maxUintLen   = 20 // digits of a uint64
-	maxEpochLen  = 17 // see newEpoch
+	maxEpochLen  = 17 // epoch.New writes 8; epochs stored by earlier versions have up to 17
 	hdrFieldOver = len(": \r\n")
 )
 
@@ -364,7 +365,7 @@ func (b *batch) send(i int) {
 	if hd.seq == 0 {
 		// The topic's first event (or first after its history expired or was lost) starts
 		// a new epoch.
-		hd.epoch = newEpoch()
+		hd.epoch = epoch.New()
 	}
 	it.setHead(hd)
 	it.msg.Reply, it.ackID = b.e.acks.register(b.acks, i)

@@ -72,20 +72,6 @@
 //
 // # Benchmarks
 //
-// nats-server 2.9.10 on loopback, file storage, 2 shared vCPUs (Xeon), 128-byte events:
-//
-//	go test ./engine/nats -run '^$' -bench . -benchmem -benchtime 2s
-//	BenchmarkPublish-2                   65332 ns/op   2843 B/op   35 allocs/op   (one publisher, one event)
-//	BenchmarkPublishParallel-2           36992 ns/op   2821 B/op   35 allocs/op   (8 publishers)
-//	BenchmarkPublishBatch10/file-2      321404 ns/op  21863 B/op  233 allocs/op   (10 events, 10 topics; 731 µs before pipelining)
-//	BenchmarkPublishBatch10/memory-2   7488177 ns/op  (memory storage: slower on 2.9.10, grows with the stream)
-//	BenchmarkCrossNode-2                 67159 ns/op   4614 B/op   53 allocs/op   (publish on A → Deliver on B)
-//
-// Allocations after the feed channels, the packed meta header, the hand-scanned acks and
-// the pooled batches (a busier day on the same machine, where the previous build measured
-// the same times as this one: 172 µs, 470 µs, 196 µs):
-//
-//	BenchmarkPublish-2                  174845 ns/op   1655 B/op   28 allocs/op
-//	BenchmarkPublishBatch10/file-2      444854 ns/op  10638 B/op  181 allocs/op
-//	BenchmarkCrossNode-2                170297 ns/op   3293 B/op   44 allocs/op
+// The publish, batch and cross-node benchmarks (BenchmarkPublish, BenchmarkPublishBatch10,
+// BenchmarkCrossNode) and their figures are in docs/performance.md (Go benchmarks).
 package natsengine

@@ -14,7 +14,7 @@ import (
 //
 //	Herald: 1 <epoch> <prev> <time> <sent> <final> <name>;
 //
-// 1 is the format version; epoch the topic's epoch ([0-9a-z]+, see newEpoch); prev the
+// 1 is the format version; epoch the topic's epoch ([0-9a-z]+, see internal/epoch); prev the
 // subject's stream sequence the append was checked against (= Event.Prev); time the Unix ns
 // at which the engine accepted the event and sent the publisher's own send time (0 when it
 // gave none); final 1 on a topic's final event, else 0; name the event name, possibly

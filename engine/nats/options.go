@@ -20,9 +20,9 @@ const (
 	// DefaultPrefix is the first token of every subject and the stem of every stream name.
 	DefaultPrefix = "herald"
 	// DefaultHistorySize is how many events a topic keeps when its Retention.Size is 0.
-	DefaultHistorySize = 1000
+	DefaultHistorySize = herald.DefaultHistorySize
 	// DefaultHistoryTTL is how long a topic keeps an event when its Retention.TTL is 0.
-	DefaultHistoryTTL = time.Hour
+	DefaultHistoryTTL = herald.DefaultHistoryTTL
 	// DefaultDuplicates is the JetStream duplicate window in which a Message.DedupKey makes a
 	// publish idempotent.
 	DefaultDuplicates = 2 * time.Minute
@@ -132,12 +132,7 @@ func (o *Options) retention(t herald.Topic) herald.Retention {
 
 // normalize applies the zero-value defaults to r.
 func normalize(r herald.Retention) herald.Retention {
-	if r.Size <= 0 {
-		r.Size = DefaultHistorySize
-	}
-	if r.TTL == 0 {
-		r.TTL = DefaultHistoryTTL
-	}
+	r = r.WithDefaults()
 	if r.TTL < 0 {
 		r.TTL = -1
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/engine/presenceshare"
 )
 
 // Presence store.
@@ -103,7 +104,7 @@ func (p *presenceStore) UpdatePresence(ctx context.Context, node string, u heral
 		return p.check(err)
 	}
 	for t, users := range u.Topics {
-		val, err := herald.EncodeTopicShare(users)
+		val, err := presenceshare.EncodeTopic(users)
 		if err != nil {
 			return err
 		}
@@ -112,7 +113,7 @@ func (p *presenceStore) UpdatePresence(ctx context.Context, node string, u heral
 		}
 	}
 	for user, n := range u.Users {
-		if err := w.put("u."+b64(user)+"."+nk, herald.EncodeUserShare(n), "user "+user); err != nil {
+		if err := w.put("u."+b64(user)+"."+nk, presenceshare.EncodeUser(n), "user "+user); err != nil {
 			return p.check(err)
 		}
 	}
@@ -298,7 +299,7 @@ func (p *presenceStore) TopicPresence(ctx context.Context, topic herald.Topic) (
 		return tp, err
 	}
 	for _, v := range vals {
-		if err := tp.AddShare(v); err != nil {
+		if err := presenceshare.AddTopic(&tp, v); err != nil {
 			return tp, fmt.Errorf("natsengine: presence of %q: %w", topic, err)
 		}
 	}
@@ -313,7 +314,7 @@ func (p *presenceStore) UserPresence(ctx context.Context, user string) (int, err
 	}
 	total := 0
 	for _, v := range vals {
-		n, err := herald.ParseUserShare(v)
+		n, err := presenceshare.ParseUser(v)
 		if err != nil {
 			return 0, fmt.Errorf("natsengine: presence of user %q: %w", user, err)
 		}

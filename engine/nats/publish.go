@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"strconv"
-	"time"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/epoch"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -74,7 +72,7 @@ func (e *Engine) publishLocked(ctx context.Context, stripe *headStripe, it *pubI
 		if hd.seq == 0 {
 			// The topic's first event (or first after its history expired or was lost)
 			// starts a new epoch.
-			hd.epoch = newEpoch()
+			hd.epoch = epoch.New()
 		}
 		it.setHead(hd)
 		ack, err := e.js.PublishMsg(ctx, msg)
@@ -127,16 +125,6 @@ func (e *Engine) readHead(ctx context.Context, s *stream, key string) (head, err
 	md, _ := parseMeta(raw.Header.Get(hdrMeta))
 	hd.seq, hd.epoch, hd.closed = raw.Sequence, md.epoch, md.final
 	return hd, nil
-}
-
-// newEpoch returns a fresh topic epoch: the time in base36 Unix nanoseconds and four random
-// base36 digits, 17 characters of [0-9a-z].
-func newEpoch() string {
-	b := strconv.AppendInt(make([]byte, 0, 17), time.Now().UnixNano(), 36)
-	for range 4 {
-		b = append(b, "0123456789abcdefghijklmnopqrstuvwxyz"[rand.IntN(36)])
-	}
-	return string(b)
 }
 
 func (e *Engine) isClosed() bool {

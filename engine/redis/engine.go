@@ -44,7 +44,6 @@ package redis
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,13 +56,14 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/bridge"
+	"github.com/heraldpush/herald/internal/epoch"
 )
 
 // Defaults for zero Options fields and zero Retention fields (the memory engine's values).
 const (
 	DefaultPrefix      = "herald"
-	DefaultHistorySize = 1000
-	DefaultHistoryTTL  = time.Hour
+	DefaultHistorySize = herald.DefaultHistorySize
+	DefaultHistoryTTL  = herald.DefaultHistoryTTL
 	// DefaultDedupWindow is how many recent sequence numbers' dedup keys a topic remembers.
 	DefaultDedupWindow = 1000
 	// DefaultLeaseTTL is how long the Pub/Sub bridge leader's lease lasts without renewal.
@@ -169,7 +169,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		e.window = DefaultDedupWindow
 	}
 	if e.nodeID == "" {
-		e.nodeID = newEpoch()
+		e.nodeID = epoch.New()
 	}
 	if e.leaseTTL <= 0 {
 		e.leaseTTL = DefaultLeaseTTL
@@ -269,14 +269,7 @@ func (e *Engine) Close() error {
 }
 
 func (e *Engine) ret(t herald.Topic) herald.Retention {
-	r := e.retention(t)
-	if r.Size <= 0 {
-		r.Size = DefaultHistorySize
-	}
-	if r.TTL == 0 {
-		r.TTL = DefaultHistoryTTL
-	}
-	return r
+	return e.retention(t).WithDefaults()
 }
 
 func ttlMillis(d time.Duration) int64 {
@@ -309,16 +302,4 @@ func (e *Engine) wrap(op string, err error) error {
 		return fmt.Errorf("redis engine: %s: %w", op, err)
 	}
 	return fmt.Errorf("redis engine: %s: %w: %w", op, herald.ErrEngineUnavailable, err)
-}
-
-const epochAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-// newEpoch returns 8 random characters of [0-9a-z].
-func newEpoch() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	for i := range b {
-		b[i] = epochAlphabet[int(b[i])%len(epochAlphabet)]
-	}
-	return string(b[:])
 }

@@ -8,6 +8,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/engine/presenceshare"
 )
 
 // Presence store and the publish "online" answer.
@@ -87,14 +88,14 @@ func (p *presenceStore) UpdatePresence(ctx context.Context, node string, u heral
 	}
 	_, err := e.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
 		for t, users := range u.Topics {
-			val, err := herald.EncodeTopicShare(users)
+			val, err := presenceshare.EncodeTopic(users)
 			if err != nil {
 				return err
 			}
 			presenceWriteScript.Eval(ctx, pipe, []string{e.topicPresenceKey(t)}, node, ms, string(val))
 		}
 		for user, n := range u.Users {
-			presenceWriteScript.Eval(ctx, pipe, []string{e.userPresenceKey(user)}, node, ms, string(herald.EncodeUserShare(n)))
+			presenceWriteScript.Eval(ctx, pipe, []string{e.userPresenceKey(user)}, node, ms, string(presenceshare.EncodeUser(n)))
 		}
 		return nil
 	})
@@ -113,7 +114,7 @@ func (p *presenceStore) TopicPresence(ctx context.Context, topic herald.Topic) (
 		return tp, e.wrap("presence read", err)
 	}
 	for _, v := range vals {
-		if err := tp.AddShare([]byte(v)); err != nil {
+		if err := presenceshare.AddTopic(&tp, []byte(v)); err != nil {
 			return tp, fmt.Errorf("redis engine: presence of %q: %w", topic, err)
 		}
 	}
@@ -129,7 +130,7 @@ func (p *presenceStore) UserPresence(ctx context.Context, user string) (int, err
 	}
 	total := 0
 	for _, v := range vals {
-		n, err := herald.ParseUserShare([]byte(v))
+		n, err := presenceshare.ParseUser([]byte(v))
 		if err != nil {
 			return 0, fmt.Errorf("redis engine: presence of user %q: %w", user, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/epoch"
 )
 
 // Publish appends msgs in order and returns their events. Each run of consecutive messages
@@ -44,7 +45,7 @@ func (e *Engine) publishRun(ctx context.Context, msgs []herald.Message, events [
 	k := topicKeys(e.prefix, string(topic))
 	r := e.ret(topic)
 	args := make([]any, 0, 6+5*len(msgs))
-	args = append(args, newEpoch(), r.Size, ttlMillis(r.TTL), e.window, k.channel, len(msgs))
+	args = append(args, epoch.New(), r.Size, ttlMillis(r.TTL), e.window, k.channel, len(msgs))
 	for i := range msgs {
 		m := &msgs[i]
 		final := "0"

@@ -8,17 +8,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/ssetest"
 	"github.com/heraldpush/herald/server"
-	"github.com/heraldpush/herald/sse"
 )
 
 // Wait bounds every wait of the scenarios.
@@ -110,93 +108,18 @@ func (n *Node) Status(t *testing.T, path string) int {
 	return resp.StatusCode
 }
 
-// Stream is an open event stream.
-type Stream struct {
-	Status int
-	events chan sse.Event
-	cancel context.CancelFunc
-}
+// Stream is an open event stream (internal/ssetest).
+type Stream = ssetest.Stream
 
 // Open opens topic's stream on n, resuming after lastID when it is set.
 func (n *Node) Open(t *testing.T, topic, lastID string) *Stream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/v1/events?topic="+topic, nil)
+	var h http.Header
 	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
+		h = http.Header{"Last-Event-Id": {lastID}}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); resp.Body.Close() })
-	s := &Stream{Status: resp.StatusCode, events: make(chan sse.Event, 1000), cancel: cancel}
-	if resp.StatusCode != http.StatusOK {
-		close(s.events)
-		return s
-	}
-	r := sse.NewReader(resp.Body)
-	go func() {
-		defer close(s.events)
-		for {
-			ev, err := r.Next()
-			if err != nil {
-				if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-					t.Logf("stream on %s: %v", n.URL, err)
-				}
-				return
-			}
-			ev.Data = bytes.Clone(ev.Data)
-			s.events <- ev
-		}
-	}()
-	return s
+	return ssetest.Open(t, http.DefaultClient, n.URL+"/v1/events?topic="+topic, h, Wait)
 }
-
-// Next returns the next event, failing after Wait.
-func (s *Stream) Next(t *testing.T) sse.Event {
-	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if !ok {
-			t.Fatal("stream ended while an event was expected")
-		}
-		return ev
-	case <-time.After(Wait):
-		t.Fatalf("no event within %s", Wait)
-	}
-	return sse.Event{}
-}
-
-// Expect reads len(data) events and checks their data in order.
-func (s *Stream) Expect(t *testing.T, data ...string) []sse.Event {
-	t.Helper()
-	evs := make([]sse.Event, len(data))
-	for i, want := range data {
-		evs[i] = s.Next(t)
-		if string(evs[i].Data) != want {
-			t.Fatalf("event %d: data %q (event %q), want %q", i, evs[i].Data, evs[i].Name, want)
-		}
-	}
-	return evs
-}
-
-// ExpectEnd waits for the server to end the stream with no further event.
-func (s *Stream) ExpectEnd(t *testing.T) {
-	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if ok {
-			t.Fatalf("expected the end of the stream, got %q %q", ev.Name, ev.Data)
-		}
-	case <-time.After(Wait):
-		t.Fatalf("stream did not end within %s", Wait)
-	}
-}
-
-// Close ends the client side of the stream.
-func (s *Stream) Close() { s.cancel() }
 
 // Run runs every scenario against b.
 func Run(t *testing.T, b Broker) {

@@ -1,0 +1,88 @@
+package hub
+
+// HTTP/1.1 chunked framing of detached streams: after the hijack the hub writes the response
+// body itself, so every write is one chunk and a graceful end writes the terminator.
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// chunkHead is the room reserved before a chunk's payload for its size line: eight hex digits
+// (leading zeros are valid chunk-size syntax) and CRLF, filled in once the size is known.
+const chunkHead = len(chunkRoom)
+
+// chunkRoom is what a chunk's size line holds until it is filled in.
+const chunkRoom = "00000000\r\n"
+
+// chunkEnd ends a chunked body.
+const chunkEnd = "0\r\n\r\n"
+
+// sealChunk fills in the size line reserved at the start of b and ends the chunk.
+func sealChunk(b []byte) []byte {
+	putChunkSize(b, len(b)-chunkHead)
+	return append(b, '\r', '\n')
+}
+
+// putChunkSize writes the size line of a chunk of size bytes into b[:chunkHead].
+func putChunkSize(b []byte, size int) {
+	const hex = "0123456789abcdef"
+	for i := 7; i >= 0; i-- {
+		b[i] = hex[size&0xf]
+		size >>= 4
+	}
+	b[8], b[9] = '\r', '\n'
+}
+
+// chunkedStream writes a stream's setup (and, without the pool, its whole life) to a
+// hijacked HTTP/1.1 connection as chunks, with blocking writes.
+type chunkedStream struct {
+	nc          net.Conn
+	head        []byte // the response head, sent with the first write
+	mu          sync.Mutex
+	interrupted bool
+	failed      bool
+}
+
+func (s *chunkedStream) Write(p []byte, deadline time.Time) error {
+	s.mu.Lock()
+	if s.interrupted {
+		s.mu.Unlock()
+		return errInterrupted
+	}
+	_ = s.nc.SetWriteDeadline(deadline)
+	s.mu.Unlock()
+	size := make([]byte, chunkHead)
+	putChunkSize(size, len(p))
+	bufs := net.Buffers{s.head, size, p, []byte("\r\n")}
+	s.head = nil
+	if _, err := bufs.WriteTo(s.nc); err != nil {
+		s.failed = true
+		return err
+	}
+	return nil
+}
+
+func (s *chunkedStream) Interrupt() {
+	s.mu.Lock()
+	s.interrupted = true
+	_ = s.nc.SetWriteDeadline(aLongTimeAgo)
+	s.mu.Unlock()
+}
+
+// end closes the connection, first ending the body cleanly when r is graceful.
+func (s *chunkedStream) end(r Reason) {
+	if graceful(r) && !s.failed {
+		_ = s.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		if s.head != nil {
+			_, _ = s.nc.Write(append(s.head, chunkEnd...))
+		} else {
+			_, _ = s.nc.Write([]byte(chunkEnd))
+		}
+	}
+	closeSocket(s.nc, r)
+}
+
+var errInterrupted = errors.New("hub: stream interrupted")
