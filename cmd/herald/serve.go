@@ -127,7 +127,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	stopRelays := func() {}
 	defer func() { stopRelays() }() // runs before the engine closes
-	publish := srv.Publish // the demo's events take the publish pipeline (server/publish.go)
+	publish := srv.Publish          // the demo's events take the publish pipeline (server/publish.go)
 	if !cfg.Demo {
 		publish = nil
 	}
