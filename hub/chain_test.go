@@ -25,6 +25,7 @@ type faultyEngine struct {
 	down      atomic.Bool   // Subscribe fails, as with a broker that is unreachable
 	subCalls  atomic.Int64  // Subscribe calls
 	histCalls atomic.Int64  // History calls
+	histFails atomic.Int64  // the next this many History calls fail (a broker restarting)
 	histDelay time.Duration // each History call takes this long, as a broker round trip does
 }
 
@@ -57,6 +58,9 @@ func (f *faultyEngine) Publish(ctx context.Context, msgs []herald.Message) ([]he
 
 func (f *faultyEngine) History(ctx context.Context, t herald.Topic, after uint64, limit int) (herald.History, error) {
 	f.histCalls.Add(1)
+	if f.histFails.Add(-1) >= 0 {
+		return herald.History{}, fmt.Errorf("faulty engine: %w", herald.ErrEngineUnavailable)
+	}
 	if f.histDelay > 0 {
 		time.Sleep(f.histDelay)
 	}

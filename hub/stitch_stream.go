@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -181,11 +182,12 @@ func (c *Conn) replayTopic(i int, p *plan) (int, error) {
 	total := 0
 	first := true
 	for after < p.head.Seq {
-		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
-		hist, err := h.engine.History(ctx, t.name, after, h.opts.HistoryPage)
-		cancel()
+		hist, err := c.readHistory(t, after)
+		if errors.Is(err, errStreamGone) {
+			return total, err
+		}
 		if err != nil {
-			// History is unreachable: say so rather than leave a silent gap.
+			// History stayed unreachable: say so rather than leave a silent gap.
 			h.log.Warn("history read failed during replay", "topic", t.name, "err", err)
 			c.pos[i] = p.head
 			return total, c.writeReset(ResetExpired, c.req.Topics[i:i+1])
@@ -229,6 +231,38 @@ func (c *Conn) replayTopic(i int, p *plan) (int, error) {
 	return total, nil
 }
 
+// replayPatience is how long a new stream's history read keeps retrying an engine that fails
+// (a broker restarting) before the stream gets a reset instead of its replay.
+const replayPatience = 15 * time.Second
+
+// errStreamGone reports that the client went away while a history read was retried.
+var errStreamGone = errors.New("hub: client gone while waiting for history")
+
+// readHistory reads a page of t's history after after for a stream being set up. A failing
+// engine is retried with back-off (cut short when the engine reports its feed back) for up to
+// replayPatience, with a heartbeat to the client between tries, so a broker restart delays the
+// replay instead of turning it into a reset.
+func (c *Conn) readHistory(t *topic, after uint64) (herald.History, error) {
+	h := c.h
+	backoff := retryMin
+	give := time.Now().Add(replayPatience)
+	for {
+		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+		hist, err := h.engine.History(ctx, t.name, after, h.opts.HistoryPage)
+		cancel()
+		if err == nil || time.Now().After(give) || h.ctx.Err() != nil {
+			return hist, err
+		}
+		if !h.pause(backoff, true) {
+			return hist, err
+		}
+		backoff = min(backoff*2, retryMax)
+		if c.write(h.heartbeat.Load().buf, time.Now()) != nil {
+			return hist, errStreamGone
+		}
+	}
+}
+
 // resolveSince turns a since plan into a replay: it finds the first retained event accepted
 // at or after minTime (engine time) and replays from just before it. Events are in time
 // order, so the scan stops at the first one.
@@ -237,9 +271,7 @@ func (c *Conn) resolveSince(i int, p *plan, minTime int64) {
 	t := c.tops[i]
 	after := uint64(0)
 	for after < p.head.Seq {
-		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
-		hist, err := h.engine.History(ctx, t.name, after, h.opts.HistoryPage)
-		cancel()
+		hist, err := c.readHistory(t, after)
 		if err != nil || hist.State.Epoch != p.head.Epoch || len(hist.Events) == 0 {
 			// Unreadable or gone: replay from where the stream registered; the gap (if
 			// any) is announced as a reset.

@@ -323,3 +323,17 @@ func TestCloseEndsRetryingSubscriptions(t *testing.T) {
 		eng.Close()
 	})
 }
+
+// A stream's replay that meets a failing engine (a broker restarting) waits for it, with
+// heartbeats, instead of answering with a reset: nothing was lost.
+func TestReplayWaitsOutABrokerRestart(t *testing.T) {
+	eng := newFaultyEngine()
+	h := startHub(t, eng)
+	watcher := openStream(t, h, Request{Topics: []herald.Topic{"restart"}}) // the node follows the topic
+	publishN(t, eng, "restart", 1, 5)
+	watcher.expect(t, "1", "2", "3", "4", "5")
+	seen := position(t, eng, "restart", 2)
+	eng.histFails.Store(3)
+	s := openStream(t, h, Request{Topics: []herald.Topic{"restart"}, Cursor: herald.Cursor{seen}})
+	s.expect(t, "3", "4", "5")
+}
