@@ -23,17 +23,17 @@ func latencyOf(h Hist) Latency {
 
 // Result is the outcome of a run; its JSON form is the line `herald bench` prints.
 type Result struct {
-	Mode     Mode     `json:"mode"`
-	Servers  []string `json:"servers"`
-	Conns    int      `json:"conns"`
-	Workers  int      `json:"workers"` // processes holding the streams
-	Rate     float64  `json:"rate"`
-	Batch    int      `json:"batch"`
+	Mode    Mode     `json:"mode"`
+	Servers []string `json:"servers"`
+	Conns   int      `json:"conns"`
+	Workers int      `json:"workers"` // processes holding the streams
+	Rate    float64  `json:"rate"`
+	Batch   int      `json:"batch"`
 	// HTTP is the subscribers' protocol: "http/1.1", "h2c" or "h2" (TLS).
 	HTTP string `json:"http"`
 	// H2Conns is the TCP connections the HTTP/2 streams were multiplexed over.
-	H2Conns uint64 `json:"h2_conns,omitempty"`
-	Duration float64  `json:"duration_sec"`
+	H2Conns  uint64  `json:"h2_conns,omitempty"`
+	Duration float64 `json:"duration_sec"`
 	// Connected is the number of streams open when publishing started (idle: after the hold).
 	Connected  int64   `json:"connected"`
 	ConnectSec float64 `json:"connect_sec"`
