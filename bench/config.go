@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,16 @@ const (
 	// DefaultSteps and DefaultReplaySteps shape a task (tasks mode).
 	DefaultSteps       = 4
 	DefaultReplaySteps = 2
+	// DefaultH2Conns is the TCP connections per process that HTTP/2 streams share.
+	DefaultH2Conns = 50
+)
+
+// The HTTP/2 variants of Config.HTTP2.
+const (
+	// HTTP2H2C is cleartext HTTP/2 with prior knowledge (no upgrade) to http:// servers.
+	HTTP2H2C = "h2c"
+	// HTTP2TLS is HTTP/2 over TLS, negotiated with ALPN, to https:// servers.
+	HTTP2TLS = "tls"
 )
 
 // Config describes a run.
@@ -81,6 +92,16 @@ type Config struct {
 	// Publishers is the number of concurrent publish loops (unicast only; a single topic
 	// is published by one loop so that its order is known).
 	Publishers int
+	// HTTP2 opens the subscriber streams over HTTP/2: HTTP2H2C (cleartext, prior knowledge)
+	// to http:// servers, HTTP2TLS (TLS with ALPN h2) to https:// servers; "" speaks raw
+	// HTTP/1.1 (see h2.go). Publishing stays on HTTP/1.1 keep-alive connections (over TLS
+	// to https:// servers).
+	HTTP2 string
+	// H2Conns is the TCP connections per process that the HTTP/2 streams are multiplexed
+	// over (DefaultH2Conns); stream i of a process goes to connection i modulo H2Conns.
+	H2Conns int
+	// Insecure accepts any certificate from https:// servers (self-signed ones on loopback).
+	Insecure bool
 	// Token is sent as "Authorization: Bearer" on every request.
 	Token string
 	// SourceAddrs are local addresses that subscriber sockets bind to, in turn.
@@ -136,6 +157,26 @@ func (c Config) withDefaults() (Config, error) {
 		if c.ReplaySteps < 0 || c.ReplaySteps > c.Steps {
 			return c, fmt.Errorf("replay steps must be 0 to the steps of a task (%d), got %d", c.Steps, c.ReplaySteps)
 		}
+	}
+	switch c.HTTP2 {
+	case "", HTTP2H2C, HTTP2TLS:
+	default:
+		return c, fmt.Errorf("unknown HTTP/2 variant %q (want h2c or tls)", c.HTTP2)
+	}
+	if c.HTTP2 != "" && c.Mode == ModeTasks {
+		return c, errors.New("tasks mode speaks HTTP/1.1 only")
+	}
+	for _, s := range c.Servers {
+		secure := strings.HasPrefix(s, "https://")
+		switch {
+		case secure && c.HTTP2 != HTTP2TLS:
+			return c, fmt.Errorf("server %q: https:// servers take --http2 tls (the raw HTTP/1.1 subscribers speak no TLS)", s)
+		case !secure && c.HTTP2 == HTTP2TLS:
+			return c, fmt.Errorf("server %q: --http2 tls needs an https:// server", s)
+		}
+	}
+	if c.H2Conns <= 0 {
+		c.H2Conns = DefaultH2Conns
 	}
 	if c.Duration <= 0 {
 		c.Duration = DefaultDuration
@@ -196,28 +237,37 @@ type target struct {
 	addr string // host:port to dial
 	host string // Host header
 	path string // path prefix
+	// tls is the client configuration of an https:// server; nil for http://.
+	tls *tls.Config
 }
 
-// parseTargets checks the server URLs.
-func parseTargets(servers []string) ([]target, error) {
+// parseTargets checks the server URLs; insecure accepts any certificate from https:// ones.
+func parseTargets(servers []string, insecure bool) ([]target, error) {
 	ts := make([]target, 0, len(servers))
 	for _, s := range servers {
 		u, err := url.Parse(s)
 		if err != nil {
 			return nil, fmt.Errorf("server %q: %w", s, err)
 		}
-		if u.Scheme != "http" {
-			return nil, fmt.Errorf("server %q: only http:// is supported by the load generator", s)
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return nil, fmt.Errorf("server %q: only http:// and https:// are supported by the load generator", s)
 		}
 		if u.Host == "" {
 			return nil, fmt.Errorf("server %q: no host", s)
 		}
-		addr := u.Host
+		t := target{base: u.Scheme + "://" + u.Host, addr: u.Host, host: u.Host, path: strings.TrimRight(u.Path, "/")}
+		t.base += t.path
 		if u.Port() == "" {
-			addr = u.Host + ":80"
+			t.addr = u.Host + ":80"
 		}
-		path := strings.TrimRight(u.Path, "/")
-		ts = append(ts, target{base: u.Scheme + "://" + u.Host + path, addr: addr, host: u.Host, path: path})
+		if u.Scheme == "https" {
+			if u.Port() == "" {
+				t.addr = u.Host + ":443"
+			}
+			// Security: InsecureSkipVerify only when asked (--insecure, loopback benchmarks).
+			t.tls = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: insecure, MinVersion: tls.VersionTLS12}
+		}
+		ts = append(ts, t)
 	}
 	return ts, nil
 }

@@ -40,6 +40,18 @@
 // whose cursor the cluster could have honoured) typically shows as a reset followed by
 // replayed events, nothing skipped. The rules are in sequence.go, tested case by case.
 //
+// # HTTP/2
+//
+// With Config.HTTP2 the streams go over HTTP/2 instead (h2.go): cleartext h2c with prior
+// knowledge, or TLS with ALPN h2 (Config.Insecure accepts a self-signed certificate), N
+// streams multiplexed over Config.H2Conns TCP connections per process, as a browser's
+// streams share one connection per origin. They go through net/http's client, one transport
+// per connection, and each is read by its subscriber's goroutine; the accounting (lost,
+// duplicated, latency, server RSS and CPU) is the same. Reconnect mode drops a stream by
+// cancelling its request (RST_STREAM), keeping the connection; tasks mode stays on
+// HTTP/1.1. Publishing stays on HTTP/1.1 keep-alive connections, over TLS to https://
+// servers.
+//
 // # Several servers
 //
 // Subscriber i opens its first stream on Servers[i%len]; in reconnect mode every later

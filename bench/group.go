@@ -54,6 +54,8 @@ type Stats struct {
 	Drops uint64 `json:"drops"`
 	// Hops counts reconnections to another server than the previous stream's.
 	Hops uint64 `json:"hops"`
+	// H2Dials counts the TCP connections the HTTP/2 streams were multiplexed over.
+	H2Dials uint64 `json:"h2_dials,omitempty"`
 	// Incomplete counts subscribers that did not end with every published event (set by
 	// finish in the single-topic modes).
 	Incomplete uint64 `json:"incomplete"`
@@ -90,6 +92,7 @@ func (s *Stats) add(o Stats) {
 	s.Drops += o.Drops
 	s.Hops += o.Hops
 	s.Incomplete += o.Incomplete
+	s.H2Dials += o.H2Dials
 	s.CPUSec += o.CPUSec
 	if o.LastError != "" {
 		s.LastError = o.LastError
@@ -126,6 +129,7 @@ type group struct {
 	stopping   atomic.Bool
 	tasks      taskCounters // tasks mode
 	epoll      *epollReader // reads open streams (Linux, all modes but reconnect); nil: goroutines
+	h2         *h2Pool      // the HTTP/2 transports (Config.HTTP2); nil: raw HTTP/1.1
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 	readyCh    chan struct{} // closed when every subscriber is ready
@@ -144,11 +148,14 @@ func newGroup(cfg *Config, targets []target, indexes []int) *group {
 	}
 	g.subs = make([]*sub, len(indexes))
 	for k, i := range indexes {
-		g.subs[k] = &sub{g: g, index: i, hist: &g.hists[k%histShards], topic: cfg.topic(i)}
+		g.subs[k] = &sub{g: g, index: i, local: k, hist: &g.hists[k%histShards], topic: cfg.topic(i)}
 		g.subs[k].seq.start()
 	}
 	if len(indexes) == 0 || cfg.Mode == ModeTasks {
 		close(g.readyCh) // tasks open their streams once the run is active
+	}
+	if cfg.HTTP2 != "" {
+		g.h2 = newH2Pool(cfg.HTTP2, cfg.H2Conns, targets, g.dialers)
 	}
 	if cfg.Mode == ModeTasks {
 		g.tasks.run = strconv.FormatInt(time.Now().UnixMilli(), 36)
@@ -159,7 +166,8 @@ func newGroup(cfg *Config, targets []target, indexes []int) *group {
 // start opens every subscriber's stream in the background.
 func (g *group) start(ctx context.Context) {
 	ctx, g.cancel = context.WithCancel(ctx)
-	if g.cfg.Mode != ModeReconnect {
+	if g.cfg.Mode != ModeReconnect && g.h2 == nil {
+		// HTTP/2 streams are read from their response bodies, in goroutines.
 		// Reconnect mode drops streams with read deadlines: its sessions keep reading
 		// themselves.
 		var err error
@@ -206,6 +214,9 @@ func (g *group) stats() Stats {
 	if g.cfg.Mode == ModeTasks {
 		s.Tasks = g.tasks.stats()
 	}
+	if g.h2 != nil {
+		s.H2Dials = g.h2.dials.Load()
+	}
 	return s
 }
 
@@ -223,6 +234,9 @@ func (g *group) finish(published uint64) Stats {
 	g.wg.Wait()
 	if g.epoll != nil {
 		g.epoll.stop()
+	}
+	if g.h2 != nil {
+		g.h2.close()
 	}
 	if published > 0 {
 		for _, s := range g.subs {
@@ -258,11 +272,13 @@ func (g *group) fail(err error) {
 // sub is one subscriber: a goroutine that keeps a stream open, resuming with its cursor.
 type sub struct {
 	g     *group
-	index int
+	index int // among all subscribers
+	local int // among the group's
 	hist  *Histogram
 
-	mu   sync.Mutex
-	conn *net.TCPConn
+	mu       sync.Mutex
+	conn     *net.TCPConn
+	cancelH2 context.CancelFunc // ends the current HTTP/2 stream
 
 	topic    string // the topic of the stream (tasks mode: of the current task)
 	st       stream
@@ -285,7 +301,12 @@ func (s *sub) run(ctx context.Context) {
 	g := s.g
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil && !g.stopping.Load() {
-		err := s.session(ctx)
+		var err error
+		if g.h2 != nil {
+			err = s.sessionH2(ctx)
+		} else {
+			err = s.session(ctx)
+		}
 		if ctx.Err() != nil || g.stopping.Load() {
 			return
 		}
@@ -314,6 +335,9 @@ func (s *sub) close() {
 	s.mu.Lock()
 	if s.conn != nil {
 		s.conn.Close()
+	}
+	if s.cancelH2 != nil {
+		s.cancelH2()
 	}
 	s.mu.Unlock()
 }
@@ -393,21 +417,8 @@ func (s *sub) session(ctx context.Context) error {
 		if !open && s.st.headDone {
 			open = true
 			release()
-			g.connected.Add(1)
 			_ = conn.SetReadDeadline(time.Time{})
-			if s.everOpen {
-				g.reconnects.Add(1)
-				if ti != s.target {
-					g.hops.Add(1)
-				}
-				s.target = ti
-			} else {
-				s.target = ti
-				s.everOpen = true
-				if g.ready.Add(1) == int64(len(g.subs)) {
-					close(g.readyCh)
-				}
-			}
+			s.opened(ti)
 		}
 		if err != nil {
 			return err
@@ -421,6 +432,25 @@ func (s *sub) session(ctx context.Context) error {
 			_ = conn.SetReadDeadline(time.Now().Add(wait))
 			deadline = true
 		}
+	}
+}
+
+// opened counts a stream that opened on target ti (its response head came).
+func (s *sub) opened(ti int) {
+	g := s.g
+	g.connected.Add(1)
+	if s.everOpen {
+		g.reconnects.Add(1)
+		if ti != s.target {
+			g.hops.Add(1)
+		}
+		s.target = ti
+		return
+	}
+	s.target = ti
+	s.everOpen = true
+	if g.ready.Add(1) == int64(len(g.subs)) {
+		close(g.readyCh)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -12,7 +13,8 @@ import (
 	"time"
 )
 
-// pubConn is one publish loop's keep-alive HTTP/1.1 connection to one server, spoken to
+// pubConn is one publish loop's keep-alive HTTP/1.1 connection (TLS to an https:// server)
+// to one server, spoken to
 // directly: the request goes out in one write and this goroutine reads the answer.
 // net/http's client hands every request to two goroutines of its own (a wake-up each way);
 // at thousands of requests per second on the cores the server uses too, that was a large
@@ -67,7 +69,17 @@ func (c *pubConn) post(ctx context.Context, body []byte) (int, []byte, error) {
 
 func (c *pubConn) dial(ctx context.Context) error {
 	d := net.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", c.t.addr)
+	var conn net.Conn
+	var err error
+	if c.t.tls != nil {
+		// HTTP/1.1 over TLS: the publisher's own requests, not the streams measured.
+		cfg := c.t.tls.Clone()
+		cfg.NextProtos = []string{"http/1.1"}
+		td := tls.Dialer{NetDialer: &d, Config: cfg}
+		conn, err = td.DialContext(ctx, "tcp", c.t.addr)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", c.t.addr)
+	}
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}

@@ -45,7 +45,7 @@ func TestPubConn(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	ts, err := parseTargets([]string{srv.URL + "/base"})
+	ts, err := parseTargets([]string{srv.URL + "/base"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

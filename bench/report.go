@@ -16,6 +16,12 @@ func WriteSummary(w io.Writer, r *Result) error {
 	} else {
 		ew.printf("herald bench: mode %s, %d connections (%d open) on %v", r.Mode, r.Conns, r.Connected, r.Servers)
 	}
+	switch {
+	case r.H2Conns > 0:
+		ew.printf(" over %s (%d TCP connections)", r.HTTP, r.H2Conns)
+	case r.HTTP != "" && r.HTTP != "http/1.1":
+		ew.printf(" over %s", r.HTTP)
+	}
 	if r.Workers > 1 { // worker processes
 		ew.printf(" in %d worker processes", r.Workers)
 	}

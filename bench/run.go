@@ -23,13 +23,17 @@ func latencyOf(h Hist) Latency {
 
 // Result is the outcome of a run; its JSON form is the line `herald bench` prints.
 type Result struct {
-	Mode     Mode     `json:"mode"`
-	Servers  []string `json:"servers"`
-	Conns    int      `json:"conns"`
-	Workers  int      `json:"workers"` // processes holding the streams
-	Rate     float64  `json:"rate"`
-	Batch    int      `json:"batch"`
-	Duration float64  `json:"duration_sec"`
+	Mode    Mode     `json:"mode"`
+	Servers []string `json:"servers"`
+	Conns   int      `json:"conns"`
+	Workers int      `json:"workers"` // processes holding the streams
+	Rate    float64  `json:"rate"`
+	Batch   int      `json:"batch"`
+	// HTTP is the subscribers' protocol: "http/1.1", "h2c" or "h2" (TLS).
+	HTTP string `json:"http"`
+	// H2Conns is the TCP connections the HTTP/2 streams were multiplexed over.
+	H2Conns  uint64  `json:"h2_conns,omitempty"`
+	Duration float64 `json:"duration_sec"`
 	// Connected is the number of streams open when publishing started (idle: after the hold).
 	Connected  int64   `json:"connected"`
 	ConnectSec float64 `json:"connect_sec"`
@@ -85,7 +89,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	targets, err := parseTargets(cfg.Servers)
+	targets, err := parseTargets(cfg.Servers, cfg.Insecure)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +103,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Mode: cfg.Mode, Servers: cfg.Servers, Conns: cfg.Conns, Rate: cfg.Rate, Batch: cfg.Batch,
 		Duration: cfg.Duration.Seconds(), ServerPID: cfg.ServerPID}
 	res.Workers = max(workers, 1)
+	switch cfg.HTTP2 {
+	case HTTP2H2C:
+		res.HTTP = "h2c"
+	case HTTP2TLS:
+		res.HTTP = "h2"
+	default:
+		res.HTTP = "http/1.1"
+	}
 	if cfg.Mode == ModeIdle || cfg.Mode == ModeTasks {
 		res.Rate, res.Batch = 0, 0
 	}
@@ -246,6 +258,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.LastError = total.LastError
 	}
 	res.Reconnects, res.Drops = total.Reconnects, total.Drops
+	res.H2Conns = total.H2Dials
 
 	win := w1.at.Sub(w0.at).Seconds()
 	res.WindowSec = win

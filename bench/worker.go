@@ -83,7 +83,7 @@ func ServeWorker(ctx context.Context, cfg Config, index, count int, in io.Reader
 	if count < 1 || index < 0 || index >= count {
 		return fmt.Errorf("worker %d of %d: out of range", index, count)
 	}
-	targets, err := parseTargets(cfg.Servers)
+	targets, err := parseTargets(cfg.Servers, cfg.Insecure)
 	if err != nil {
 		return err
 	}

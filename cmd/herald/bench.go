@@ -43,6 +43,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after publishing, the longest wait for outstanding deliveries (tasks mode: for a task's stream to end after its final event)")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 0, "longest wait for every connection to open (default 10s + 1ms per connection)")
 	fs.IntVar(&cfg.Dialers, "dialers", bench.DefaultDialers, "concurrent connection attempts")
+	fs.StringVar(&cfg.HTTP2, "http2", "", "open the streams over HTTP/2: `h2c` (cleartext, prior knowledge, http:// servers) or tls (ALPN h2, https:// servers); default raw HTTP/1.1")
+	fs.IntVar(&cfg.H2Conns, "h2-conns", bench.DefaultH2Conns, "with --http2: TCP `connections` per process the streams are multiplexed over")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "accept any TLS certificate from https:// servers (self-signed, loopback benchmarks only)")
 	jsonOnly := fs.Bool("json", false, "print only the JSON result line")
 	workerIndex := fs.Int("worker-index", -1, "internal: run as worker process `i` of --workers")
 	var cf clientFlags

@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/server"
 )
 
 // TestBenchCLI runs `herald bench` against a real gateway: tasks mode unpaced by default and
@@ -62,5 +68,54 @@ func TestBenchCLI(t *testing.T) {
 	if code := run(context.Background(), []string{"bench", "--server", url, "--mode", "tasks", "--steps", "2", "--replay-steps", "3"}, &stdout, &stderr); code == 0 ||
 		!strings.Contains(stderr.String(), "replay steps") {
 		t.Fatalf("bad --replay-steps: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestBenchCLIHTTP2 opens the bench's streams over cleartext HTTP/2 to a real gateway that
+// speaks h2c, and refuses a TLS variant against an http:// server.
+func TestBenchCLIHTTP2(t *testing.T) {
+	discard := slog.New(slog.DiscardHandler)
+	eng := memory.New(memory.Options{Logger: discard})
+	srv, err := server.New(server.Config{}, eng, server.Options{Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Config.Protocols = new(http.Protocols)
+	hs.Config.Protocols.SetHTTP1(true)
+	hs.Config.Protocols.SetUnencryptedHTTP2(true)
+	hs.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		hs.CloseClientConnections()
+		hs.Close()
+		eng.Close()
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "--server", hs.URL, "--http2", "h2c", "--h2-conns", "2", "--conns", "20", "--rate", "20",
+		"--duration", "500ms", "--json"}
+	if code := run(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var r map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &r); err != nil {
+		t.Fatalf("output %q: %v", stdout.String(), err)
+	}
+	if r["http"] != "h2c" || r["h2_conns"] != 2.0 || r["connected"] != 20.0 || r["lost"] != 0.0 || r["published"].(float64) == 0 {
+		t.Fatalf("http %v over %v connections, connected %v, lost %v, published %v; want h2c over 2, 20, 0",
+			r["http"], r["h2_conns"], r["connected"], r["lost"], r["published"])
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(ctx, []string{"bench", "--server", hs.URL, "--http2", "tls", "--conns", "1"}, &stdout, &stderr); code == 0 ||
+		!strings.Contains(stderr.String(), "needs an https://") {
+		t.Fatalf("--http2 tls to http://: exit %d, stderr %q", code, stderr.String())
 	}
 }
