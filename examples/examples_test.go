@@ -56,11 +56,11 @@ func TestCeleryScanExample(t *testing.T) {
 	port := testserver.FreePort(t)
 	env := []string{"BROKER_URL=" + broker.URL(), "HERALD_URL=" + url, "HERALD_API_KEY=" + apiKey,
 		"SCAN_STEP_SECONDS=0.05", "PORT=" + strconv.Itoa(port), "PYTHONDONTWRITEBYTECODE=1"}
-	worker := startProc(t, dir, env, py, "-m", "celery", "-A", "tasks", "worker", "--loglevel=INFO",
+	worker := testserver.StartProcess(t, dir, env, py, "-m", "celery", "-A", "tasks", "worker", "--loglevel=INFO",
 		"--concurrency=2", "--hostname=example@test", "--without-gossip", "--without-mingle", "--without-heartbeat")
-	api := startProc(t, dir, env, py, "server.py")
-	worker.waitOutput(t, "ready.", 60*time.Second)
-	api.waitOutput(t, "listening on", 30*time.Second)
+	api := testserver.StartProcess(t, dir, env, py, "server.py")
+	worker.WaitOutput(t, "ready.", 60*time.Second)
+	api.WaitOutput(t, "listening on", 30*time.Second)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 
 	if status, page := get(t, base+"/"); status != 200 || !strings.Contains(page, "new EventSource(HERALD") || !strings.Contains(page, strconv.Quote(url)) {
@@ -100,7 +100,7 @@ func TestCeleryScanExample(t *testing.T) {
 		return nil
 	})
 	if !errors.Is(err, client.ErrStreamEnded) {
-		t.Fatalf("stream: %v after %v\nworker:\n%s", err, got, worker.out.String())
+		t.Fatalf("stream: %v after %v\nworker:\n%s", err, got, worker.Output())
 	}
 	want := []string{
 		"scan.vision started", "scan.vision progress", "scan.vision progress", "scan.vision succeeded",
@@ -139,9 +139,9 @@ func TestRaffleJavaExample(t *testing.T) {
 
 	url := gateway(t, loadConfig(t, filepath.Join(dir, "herald.yaml")))
 	port := testserver.FreePort(t)
-	app := startProc(t, dir, []string{"HERALD_URL=" + url, "HERALD_API_KEY=" + apiKey, "PORT=" + strconv.Itoa(port)},
+	app := testserver.StartProcess(t, dir, []string{"HERALD_URL=" + url, "HERALD_API_KEY=" + apiKey, "PORT=" + strconv.Itoa(port)},
 		java, "-cp", out+string(os.PathListSeparator)+filepath.Join(dir, "src", "main", "resources"), "example.raffle.RaffleApp")
-	app.waitOutput(t, "listening on", 30*time.Second)
+	app.WaitOutput(t, "listening on", 30*time.Second)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 
 	if status, page := get(t, base+"/raffles/7"); status != 200 || !strings.Contains(page, `topic=raffle:" + raffle`) {
@@ -215,7 +215,7 @@ func TestRaffleJavaExample(t *testing.T) {
 		t.Fatalf("draw: %d %s", status, body)
 	}
 	if err := <-done; !errors.Is(err, client.ErrStreamEnded) {
-		t.Fatalf("viewer: %v after %v\napp:\n%s", err, got, app.out.String())
+		t.Fatalf("viewer: %v after %v\napp:\n%s", err, got, app.Output())
 	}
 	var drawn odds
 	_ = json.Unmarshal([]byte(body), &drawn)

@@ -1,13 +1,11 @@
 package java_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -18,6 +16,7 @@ import (
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/engine/memory"
 	redisengine "github.com/heraldpush/herald/engine/redis"
+	"github.com/heraldpush/herald/internal/gatewaytest"
 	"github.com/heraldpush/herald/internal/testserver"
 	"github.com/heraldpush/herald/server"
 )
@@ -99,34 +98,12 @@ func config() server.Config {
 // loopback port and returns its base URL; it stops when the test ends.
 func gateway(t *testing.T, eng herald.Engine) string {
 	t.Helper()
-	srv, err := server.New(config(), eng, server.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatalf("server.Start: %v", err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		hs.Close()
-		eng.Close()
-	})
-	return hs.URL
+	return gatewaytest.Start(t, config(), eng, "")
 }
 
 // run runs name with args (env added) and returns its output, failing the test when it
 // exits non-zero or takes longer than d.
 func run(t *testing.T, d time.Duration, env []string, name string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v\n%s", name, err, out.String())
-	}
-	return out.String()
+	return testserver.Run(t, "", env, d, name, args...)
 }

@@ -47,10 +47,10 @@ func TestCeleryChainEndToEnd(t *testing.T) {
 		"HERALD_URL=" + url,
 		"HERALD_API_KEY=" + testAPIKey,
 	}
-	worker := startProc(t, dir, env, py, "-m", "celery", "-A", "scanapp", "worker",
+	worker := testserver.StartProcess(t, dir, env, py, "-m", "celery", "-A", "scanapp", "worker",
 		"--loglevel=INFO", "--pool=prefork", "--concurrency=2", "--hostname=scan@test",
 		"--without-gossip", "--without-mingle", "--without-heartbeat")
-	worker.waitOutput(t, "ready.", 60*time.Second)
+	worker.WaitOutput(t, "ready.", 60*time.Second)
 
 	cases := []struct {
 		name    string
@@ -105,7 +105,7 @@ func TestCeleryChainEndToEnd(t *testing.T) {
 				t.Fatalf("start.py printed %q, want a task id", root)
 			}
 			if c.lateAfterVision {
-				worker.waitOutput(t, "Task scan.vision["+root+"] succeeded", 30*time.Second)
+				worker.WaitOutput(t, "Task scan.vision["+root+"] succeeded", 30*time.Second)
 			}
 			events := subscribeUntilEnd(t, url, "scan:"+root, func() { rpush(t, broker.Addr(), gate, "open") })
 			got := make([]string, len(events))
@@ -116,7 +116,7 @@ func TestCeleryChainEndToEnd(t *testing.T) {
 				}
 			}
 			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
-				t.Fatalf("events of scan:%s:\n%s\nwant:\n%s\nworker:\n%s", root, strings.Join(got, "\n"), strings.Join(c.want, "\n"), worker.out.String())
+				t.Fatalf("events of scan:%s:\n%s\nwant:\n%s\nworker:\n%s", root, strings.Join(got, "\n"), strings.Join(c.want, "\n"), worker.Output())
 			}
 			first, last := events[0], events[len(events)-1]
 			if first.TaskID != root {

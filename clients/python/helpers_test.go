@@ -1,21 +1,17 @@
 package python_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/engine/memory"
 	redisengine "github.com/heraldpush/herald/engine/redis"
+	"github.com/heraldpush/herald/internal/gatewaytest"
 	"github.com/heraldpush/herald/internal/testserver"
 	"github.com/heraldpush/herald/server"
 )
@@ -51,31 +47,11 @@ func gatewayConfig() server.Config {
 	}
 }
 
-// startGateway runs a real Herald gateway (the server package `herald serve` runs) on a
-// loopback port with engine and returns its base URL; it stops when the test ends.
-func startGateway(t *testing.T, cfg server.Config, eng herald.Engine, name string) string {
-	t.Helper()
-	srv, err := server.New(cfg, eng, server.Options{Logger: slog.New(slog.DiscardHandler), EngineName: name})
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatalf("server.Start: %v", err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.Close() // ends the streams, so that hs.Close does not wait for them
-		hs.Close()
-		eng.Close()
-	})
-	return hs.URL
-}
-
 // memoryGateway starts a gateway with the memory engine.
 func memoryGateway(t *testing.T) string {
 	t.Helper()
 	cfg := gatewayConfig()
-	return startGateway(t, cfg, memory.New(memory.Options{Retention: cfg.Retention, Logger: slog.New(slog.DiscardHandler)}), "memory")
+	return gatewaytest.Start(t, cfg, memory.New(memory.Options{Retention: cfg.Retention, Logger: slog.New(slog.DiscardHandler)}), "memory")
 }
 
 // redisGateway starts a gateway with the Redis engine on rs.
@@ -88,7 +64,7 @@ func redisGateway(t *testing.T, rs *testserver.RedisServer) string {
 	if err != nil {
 		t.Fatalf("redis engine: %v", err)
 	}
-	return startGateway(t, cfg, eng, "redis")
+	return gatewaytest.Start(t, cfg, eng, "redis")
 }
 
 // pythonDir is the directory of the Python package (this test's directory).
@@ -101,76 +77,9 @@ func pythonDir(t *testing.T) string {
 	return dir
 }
 
-// proc is a process a test started in its own process group; stop ends the group.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
-
-// startProc starts name with args in dir with env added, its output collected; it is
-// stopped (SIGTERM to its group, SIGKILL after 10 s) when the test ends.
-func startProc(t *testing.T, dir string, env []string, name string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{cmd: cmd, out: out, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *proc) stop() {
-	pgid := -p.cmd.Process.Pid
-	_ = syscall.Kill(pgid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(pgid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-// waitOutput waits until the process printed a line containing s, failing the test when
-// it exits first or d passes.
-func (p *proc) waitOutput(t *testing.T, s string, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !strings.Contains(p.out.String(), s) {
-		select {
-		case <-p.done:
-			t.Fatalf("process exited before printing %q; output:\n%s", s, p.out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q after %v; output:\n%s", s, d, p.out.String())
-		}
-	}
-}
-
 // runPython runs Debian's python3 with args in dir and returns its output, failing the
 // test when it exits non-zero or takes longer than d.
 func runPython(t *testing.T, dir string, env []string, d time.Duration, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, debianPython, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("python3 %s: %v\n%s", strings.Join(args, " "), err, out.String())
-	}
-	return out.String()
+	return testserver.Run(t, dir, env, d, debianPython, args...)
 }
