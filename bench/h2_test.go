@@ -2,21 +2,14 @@ package bench
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/testserver"
 	"github.com/heraldpush/herald/server"
 )
 
@@ -27,7 +20,7 @@ func serveH2(t *testing.T, tlsOn bool) string {
 	cfg := server.Config{}
 	scheme := "http"
 	if tlsOn {
-		cfg.TLSCert, cfg.TLSKey = writeSelfSigned(t, t.TempDir())
+		cfg.TLSCert, cfg.TLSKey, _ = testserver.SelfSignedCert(t)
 		scheme = "https"
 	}
 	eng := memory.New(memory.Options{})
@@ -55,36 +48,6 @@ func serveH2(t *testing.T, tlsOn bool) string {
 		eng.Close()
 	})
 	return scheme + "://" + ln.Addr().String()
-}
-
-// writeSelfSigned writes a self-signed certificate for 127.0.0.1 and its key.
-func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for _, f := range []struct {
-		name string
-		blk  *pem.Block
-	}{{certFile, &pem.Block{Type: "CERTIFICATE", Bytes: der}}, {keyFile, &pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}}} {
-		if err := os.WriteFile(f.name, pem.EncodeToMemory(f.blk), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return certFile, keyFile
 }
 
 // TestHTTP2Streams runs the stream modes over h2c and TLS h2 against a real node: every

@@ -2,19 +2,10 @@ package server_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -24,6 +15,7 @@ import (
 
 	"github.com/heraldpush/herald/engine/memory"
 	"github.com/heraldpush/herald/hub"
+	"github.com/heraldpush/herald/internal/testserver"
 	"github.com/heraldpush/herald/server"
 )
 
@@ -227,8 +219,7 @@ func TestDrainSpreadsStreamEnds(t *testing.T) {
 }
 
 func TestHTTP2ManyStreamsOneConnection(t *testing.T) {
-	dir := t.TempDir()
-	cert, key := writeSelfSigned(t, dir)
+	cert, key, _ := testserver.SelfSignedCert(t)
 	for _, tc := range []struct {
 		name string
 		cfg  server.Config
@@ -298,24 +289,4 @@ func TestHTTP2ManyStreamsOneConnection(t *testing.T) {
 			}
 		})
 	}
-}
-
-func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return certFile, keyFile
 }
