@@ -342,28 +342,43 @@ func (s *sub) close() {
 	s.mu.Unlock()
 }
 
-// session opens one stream and reads it until it ends or breaks.
-func (s *sub) session(ctx context.Context) error {
-	g := s.g
+// dialSlot takes one of the group's slots for opening streams (bounding concurrent dials);
+// release gives it back, once however often it is called.
+func (g *group) dialSlot(ctx context.Context) (release func(), err error) {
 	select {
 	case g.dialSem <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	held := true
-	release := func() {
+	return func() {
 		if held {
 			held = false
 			<-g.dialSem
 		}
-	}
-	defer release()
+	}, nil
+}
 
+// nextTarget picks the node (index into the group's targets) of s's next stream: its own
+// (index mod nodes) first; in reconnect mode against a cluster, every later one at random.
+func (s *sub) nextTarget() int {
+	g := s.g
 	ti := s.index % len(g.targets)
 	if s.everOpen && g.cfg.Mode == ModeReconnect && len(g.targets) > 1 {
-		// A cluster check: every stream after the first goes to a random node.
 		ti = rand.IntN(len(g.targets))
 	}
+	return ti
+}
+
+// session opens one stream and reads it until it ends or breaks.
+func (s *sub) session(ctx context.Context) error {
+	g := s.g
+	release, err := g.dialSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ti := s.nextTarget()
 	t := &g.targets[ti]
 	d := g.dialers[s.index%len(g.dialers)]
 	c, err := d.DialContext(ctx, "tcp", t.addr)

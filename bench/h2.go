@@ -118,24 +118,12 @@ func (p *h2Pool) close() {
 // distributed time by cancelling the request (an RST_STREAM: the connection stays).
 func (s *sub) sessionH2(ctx context.Context) error {
 	g := s.g
-	select {
-	case g.dialSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	held := true
-	release := func() {
-		if held {
-			held = false
-			<-g.dialSem
-		}
+	release, err := g.dialSlot(ctx)
+	if err != nil {
+		return err
 	}
 	defer release()
-
-	ti := s.index % len(g.targets)
-	if s.everOpen && g.cfg.Mode == ModeReconnect && len(g.targets) > 1 {
-		ti = rand.IntN(len(g.targets))
-	}
+	ti := s.nextTarget()
 	t := &g.targets[ti]
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
