@@ -319,14 +319,9 @@ func (s *sub) run(ctx context.Context) {
 		default:
 			g.fail(err)
 		}
-		t := time.NewTimer(backoff/2 + rand.N(backoff))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backOff(ctx, &backoff) {
 			return
-		case <-t.C:
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
@@ -340,6 +335,20 @@ func (s *sub) close() {
 		s.cancelH2()
 	}
 	s.mu.Unlock()
+}
+
+// backOff waits a jittered *backoff (between half and one and a half of it) and doubles it,
+// up to 2 s; it reports false when ctx ended first.
+func backOff(ctx context.Context, backoff *time.Duration) bool {
+	t := time.NewTimer(*backoff/2 + rand.N(*backoff))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	}
+	*backoff = min(2**backoff, 2*time.Second)
+	return true
 }
 
 // dialSlot takes one of the group's slots for opening streams (bounding concurrent dials);

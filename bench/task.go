@@ -171,14 +171,9 @@ func (s *sub) runTasks(ctx context.Context) {
 		}
 		g.fail(err)
 		// A failing server is not hammered: the slot waits before its next task.
-		t := time.NewTimer(backoff/2 + rand.N(backoff))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backOff(ctx, &backoff) {
 			return
-		case <-t.C:
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
