@@ -27,7 +27,7 @@ type topic struct {
 	last     uint64 // sequence of the last event fanned out (or the head when subscribed)
 	closed   bool   // the event at last was final
 	filling  bool   // a fill goroutine is reading history
-	fillDone chan struct{} // the running fill's; nil when not filling
+	fillDone chan struct{}
 	dirty    bool           // the fill must read history once more
 	held     []herald.Event // live events that could not be fanned out yet, in arrival order
 	heldSize int            // bytes of data in held

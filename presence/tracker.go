@@ -66,7 +66,7 @@ type Tracker struct {
 
 	mu     sync.Mutex
 	topics map[herald.Topic]userCounts // topic → user → local connections
-	users  map[string]int                  // named user → local connections
+	users  map[string]int              // named user → local connections
 	dirtyT map[herald.Topic]struct{}
 	dirtyU map[string]struct{}
 	// changed holds (topic, user) pairs whose presence changed since the last write, with
