@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -98,13 +99,35 @@ func TestReconnect(t *testing.T) {
 
 func TestIdle(t *testing.T) {
 	url := newGateway(t, server.Config{Heartbeat: 200 * time.Millisecond})
-	res := runBench(t, Config{Mode: ModeIdle, Servers: []string{url}, Conns: 300, Duration: 500 * time.Millisecond,
-		ServerPID: os.Getpid()})
-	if res.Connected != 300 || res.Errors != 0 || res.Deliveries != 0 {
-		t.Fatalf("connected %d errors %d deliveries %d; want 300, 0, 0", res.Connected, res.Errors, res.Deliveries)
+	for _, perConn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("topic per conn %v", perConn), func(t *testing.T) {
+			res := runBench(t, Config{Mode: ModeIdle, Servers: []string{url}, Conns: 300, Duration: 500 * time.Millisecond,
+				ServerPID: os.Getpid(), TopicPerConn: perConn})
+			if res.Connected != 300 || res.Errors != 0 || res.Deliveries != 0 {
+				t.Fatalf("connected %d errors %d deliveries %d; want 300, 0, 0", res.Connected, res.Errors, res.Deliveries)
+			}
+			if res.ServerRSSBefore <= 0 || res.ServerRSSAfter <= 0 {
+				t.Fatalf("server RSS %d → %d, want both measured", res.ServerRSSBefore, res.ServerRSSAfter)
+			}
+		})
 	}
-	if res.ServerRSSBefore <= 0 || res.ServerRSSAfter <= 0 {
-		t.Fatalf("server RSS %d → %d, want both measured", res.ServerRSSBefore, res.ServerRSSAfter)
+}
+
+func TestIdleTopics(t *testing.T) {
+	tests := []struct {
+		perConn bool
+		want    []string
+	}{
+		{false, []string{"p:idle", "p:idle", "p:idle"}},
+		{true, []string{"p:idle:0", "p:idle:1", "p:idle:2"}},
+	}
+	for _, tt := range tests {
+		c := Config{Mode: ModeIdle, TopicPrefix: "p", TopicPerConn: tt.perConn}
+		for i, want := range tt.want {
+			if got := c.topic(i); got != want {
+				t.Errorf("topic per conn %v: stream %d on %q, want %q", tt.perConn, i, got, want)
+			}
+		}
 	}
 }
 
@@ -176,6 +199,7 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Mode: ModeTasks, Servers: []string{"http://x"}, Conns: 1, ReplaySteps: -1}, "replay steps"},
 		{Config{Mode: ModeTasks, Servers: []string{"http://x"}, Conns: 0}, "conns"},
 		{Config{Mode: ModeReconnect, Conns: 1}, "no server"},
+		{Config{Mode: ModeBroadcast, Servers: []string{"http://x"}, Conns: 1, TopicPerConn: true}, "idle-mode option"},
 	}
 	for _, tt := range tests {
 		if _, err := tt.cfg.withDefaults(); err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -84,6 +84,9 @@ type Config struct {
 	// <prefix>:r (reconnect), <prefix>:idle, <prefix>:<run>-<i>-<n> (tasks: task n of slot
 	// i in a run named by its start time).
 	TopicPrefix string
+	// TopicPerConn gives each idle-mode subscriber its own topic, <prefix>:idle:<i>,
+	// instead of the shared <prefix>:idle (idle mode only).
+	TopicPerConn bool
 	// Steps is the events a task publishes before its final event (0: DefaultSteps);
 	// ReplaySteps of them (0: none) are published before its stream opens (tasks mode).
 	Steps, ReplaySteps int
@@ -149,6 +152,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Rate == 0 && c.Mode != ModeIdle && c.Mode != ModeTasks {
 		c.Rate = DefaultRate
+	}
+	if c.TopicPerConn && c.Mode != ModeIdle {
+		return c, fmt.Errorf("a topic per connection is an idle-mode option, not for mode %s", c.Mode)
 	}
 	if c.Mode == ModeTasks {
 		if c.Steps <= 0 {
@@ -225,6 +231,9 @@ func (c *Config) topic(i int) string {
 	case ModeReconnect:
 		return c.TopicPrefix + ":r"
 	case ModeIdle:
+		if c.TopicPerConn {
+			return c.TopicPrefix + ":idle:" + strconv.Itoa(i)
+		}
 		return c.TopicPrefix + ":idle"
 	default:
 		return c.TopicPrefix + ":b"

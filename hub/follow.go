@@ -25,7 +25,7 @@ type Follower interface {
 func (h *Hub) Follow(ctx context.Context, name herald.Topic, f Follower) (head herald.Position, stop func(), err error) {
 	t := h.acquire(name)
 	t.lock()
-	ready := t.readyCh
+	ready := t.readyChanLocked()
 	t.unlock()
 	select {
 	case <-ready:

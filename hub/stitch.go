@@ -107,10 +107,7 @@ func (t *topic) dropHeldLocked() {
 // forgetLocked drops the node's position when the engine subscription ends: the next one
 // starts from the head again.
 func (t *topic) forgetLocked() {
-	if t.ready {
-		t.ready = false
-		t.readyCh = make(chan struct{})
-	}
+	t.ready = false
 	t.gen++
 	t.dirty = false
 	t.dropHeldLocked()
@@ -185,6 +182,7 @@ func (h *Hub) refillLocked(t *topic) <-chan struct{} {
 func (t *topic) endFillLocked() {
 	t.filling = false
 	close(t.fillDone)
+	t.fillDone = nil
 }
 
 // restartFillLocked ends a fill that served an engine subscription which has since ended,
@@ -278,8 +276,7 @@ func (h *Hub) fill(t *topic, gen uint32) {
 		}
 		if initial {
 			t.epoch, t.last, t.closed = hist.State.Epoch, hist.State.Last, hist.State.Closed
-			t.ready = true
-			close(t.readyCh)
+			t.setReadyLocked()
 		} else {
 			h.applyHistoryLocked(t, epoch, &hist, limit)
 		}

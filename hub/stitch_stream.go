@@ -152,7 +152,7 @@ func (c *Conn) awaitTopics(done <-chan struct{}, tick func() error) bool {
 	}
 	for i, t := range c.tops {
 		t.lock()
-		ready := t.readyCh
+		ready := t.readyChanLocked()
 		t.unlock()
 		if !wait(ready) {
 			return false

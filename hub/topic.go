@@ -24,7 +24,7 @@ type topic struct {
 
 	mu       sync.Mutex    // guards the rest; held while fanning out, so per-topic order holds
 	ready    bool          // the node's position is known
-	readyCh  chan struct{} // closed when ready turns true
+	readyCh  chan struct{} // made on demand while not ready, closed and dropped when ready turns true
 	gen      uint32        // bumped when the engine subscription ends: a fill of an older one stops
 	epoch    string
 	last     uint64 // sequence of the last event fanned out (or the head when subscribed)
@@ -47,7 +47,29 @@ type sub struct {
 }
 
 func newTopic(name herald.Topic) *topic {
-	return &topic{name: name, readyCh: make(chan struct{})}
+	return &topic{name: name}
+}
+
+// readyChanLocked returns a channel that is closed once the node's position is known
+// (already closed when it is). The channel is made only when someone waits: an idle topic
+// holds none.
+func (t *topic) readyChanLocked() <-chan struct{} {
+	if t.ready {
+		return closedChan
+	}
+	if t.readyCh == nil {
+		t.readyCh = make(chan struct{})
+	}
+	return t.readyCh
+}
+
+// setReadyLocked marks the node's position known and wakes its waiters.
+func (t *topic) setReadyLocked() {
+	t.ready = true
+	if t.readyCh != nil {
+		close(t.readyCh)
+		t.readyCh = nil
+	}
 }
 
 func (t *topic) lock()   { t.mu.Lock() }

@@ -65,8 +65,8 @@ type Tracker struct {
 	storeErrs *prometheus.CounterVec
 
 	mu     sync.Mutex
-	topics map[herald.Topic]map[string]int // topic → user → local connections
-	users  map[string]int                  // named user → local connections
+	topics map[herald.Topic]userCounts // topic → user → local connections
+	users  map[string]int              // named user → local connections
 	dirtyT map[herald.Topic]struct{}
 	dirtyU map[string]struct{}
 	// changed holds (topic, user) pairs whose presence changed since the last write, with
@@ -117,7 +117,7 @@ func New(opts Options) (*Tracker, error) {
 		log:       opts.Logger,
 		seed:      maphash.MakeSeed(),
 		storeErrs: newStoreErrors(opts.Registerer),
-		topics:    make(map[herald.Topic]map[string]int),
+		topics:    make(map[herald.Topic]userCounts),
 		users:     make(map[string]int),
 		dirtyT:    make(map[herald.Topic]struct{}),
 		dirtyU:    make(map[string]struct{}),
@@ -148,19 +148,12 @@ func (t *Tracker) Leave(user string, topics []herald.Topic) { t.change(user, top
 func (t *Tracker) change(user string, topics []herald.Topic, d int) {
 	t.mu.Lock()
 	for _, name := range topics {
-		m := t.topics[name]
-		if m == nil {
-			m = make(map[string]int)
-			t.topics[name] = m
-		}
-		before := m[user]
-		if n := before + d; n > 0 {
-			m[user] = n
+		c := t.topics[name]
+		before := c.add(user, d)
+		if c.empty() {
+			delete(t.topics, name)
 		} else {
-			delete(m, user)
-			if len(m) == 0 {
-				delete(t.topics, name)
-			}
+			t.topics[name] = c
 		}
 		t.dirtyT[name] = struct{}{}
 		if user != "" && t.opts.Events != nil && t.opts.Events(name) {
@@ -189,11 +182,7 @@ func (t *Tracker) change(user string, topics []herald.Topic, d int) {
 func (t *Tracker) Local(topic herald.Topic) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := 0
-	for _, c := range t.topics[topic] {
-		n += c
-	}
-	return n
+	return t.topics[topic].total()
 }
 
 // Topic returns topic's cluster-wide presence.
@@ -307,12 +296,7 @@ func (t *Tracker) write(slot int) {
 	t.mu.Lock()
 	u := herald.PresenceUpdate{Topics: make(map[herald.Topic]map[string]int), Users: make(map[string]int)}
 	addTopic := func(name herald.Topic) {
-		m := t.topics[name]
-		cp := make(map[string]int, len(m))
-		for k, v := range m {
-			cp[k] = v
-		}
-		u.Topics[name] = cp
+		u.Topics[name] = t.topics[name].toMap()
 	}
 	for name := range t.dirtyT {
 		addTopic(name)
@@ -336,7 +320,7 @@ func (t *Tracker) write(slot int) {
 	clear(t.dirtyU)
 	var joins, leaves []pair
 	for p, before := range t.changed {
-		now := t.topics[p.topic][p.user] > 0
+		now := t.topics[p.topic].get(p.user) > 0
 		switch {
 		case !before && now:
 			joins = append(joins, p)

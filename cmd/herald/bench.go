@@ -33,6 +33,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.ReplaySteps, "replay-steps", bench.DefaultReplaySteps, "tasks mode: how many of the steps are published before the task's stream opens (replayed from history)")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long to publish (idle: to hold the connections)")
 	fs.StringVar(&cfg.TopicPrefix, "topic-prefix", bench.DefaultTopicPrefix, "`prefix` of the topics: PREFIX:b, PREFIX:u:<i>, PREFIX:r, PREFIX:idle, PREFIX:<run>-<slot>-<n> (tasks)")
+	topics := fs.String("topics", "shared", "idle mode: `shared` (every stream on PREFIX:idle) or per-conn (stream i on PREFIX:idle:<i>)")
 	fs.IntVar(&cfg.Batch, "batch", 1, "events per publish request ({\"events\":[…]} above 1)")
 	fs.IntVar(&cfg.Publishers, "publishers", 0, "concurrent publish loops in unicast mode (default 4)")
 	sources := fs.String("source-addrs", "", "local `addresses` to bind subscriber sockets to, e.g. 127.0.0.2-127.0.0.9")
@@ -54,6 +55,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg.Mode = bench.Mode(*mode)
+	switch *topics {
+	case "shared":
+	case "per-conn":
+		cfg.TopicPerConn = true
+	default:
+		return usageError{fmt.Errorf("--topics %q: want shared or per-conn", *topics)}
+	}
 	if cfg.Mode == bench.ModeTasks {
 		rateSet := false
 		fs.Visit(func(f *flag.Flag) { rateSet = rateSet || f.Name == "rate" })

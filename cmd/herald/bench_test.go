@@ -38,6 +38,11 @@ func TestBenchCLI(t *testing.T) {
 				t.Fatalf("rate %v, tasks %v; want at most 11 tasks of 4 steps", r["rate"], tk)
 			}
 		}},
+		{"idle, a topic per stream", []string{"--mode", "idle", "--topics", "per-conn", "--conns", "20"}, func(t *testing.T, r map[string]any) {
+			if r["connected"] != 20.0 || r["errors"] != 0.0 {
+				t.Fatalf("connected %v, errors %v; want 20, 0", r["connected"], r["errors"])
+			}
+		}},
 		{"reconnect over two servers", []string{"--mode", "reconnect", "--server", url, "--server", url, "--conns", "10",
 			"--rate", "20", "--churn", "100ms"}, func(t *testing.T, r map[string]any) {
 			if s, _ := r["servers"].([]any); len(s) != 2 || r["lost"] != 0.0 || r["duplicated"] != 0.0 || r["drops"].(float64) == 0 {
@@ -68,6 +73,11 @@ func TestBenchCLI(t *testing.T) {
 	if code := run(context.Background(), []string{"bench", "--server", url, "--mode", "tasks", "--steps", "2", "--replay-steps", "3"}, &stdout, &stderr); code == 0 ||
 		!strings.Contains(stderr.String(), "replay steps") {
 		t.Fatalf("bad --replay-steps: exit %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run(context.Background(), []string{"bench", "--server", url, "--mode", "idle", "--topics", "each"}, &stdout, &stderr); code == 0 ||
+		!strings.Contains(stderr.String(), "want shared or per-conn") {
+		t.Fatalf("bad --topics: exit %d, stderr %q", code, stderr.String())
 	}
 }
 

@@ -54,13 +54,21 @@ type presenceStore struct {
 	once  sync.Once
 	now   func() time.Time
 	mu    sync.Mutex
-	topic map[herald.Topic]map[string]topicShare // topic → node → share
-	user  map[string]map[string]userShare        // user → node → share
+	topic map[herald.Topic][]topicShare   // topic → each node's share
+	user  map[string]map[string]userShare // user → node → share
 }
 
+// topicShare is one node's share of a topic. Shares are slices, not maps: a cluster has
+// few nodes and a topic per user has one user, so a topic costs a few small allocations.
 type topicShare struct {
-	users   map[string]int
+	node    string
+	users   []userCount
 	expires time.Time
+}
+
+type userCount struct {
+	user string
+	n    int
 }
 
 type userShare struct {
@@ -71,7 +79,7 @@ type userShare struct {
 func (p *presenceStore) init(now func() time.Time) {
 	p.once.Do(func() {
 		p.now = now
-		p.topic = make(map[herald.Topic]map[string]topicShare)
+		p.topic = make(map[herald.Topic][]topicShare)
 		p.user = make(map[string]map[string]userShare)
 	})
 }
@@ -82,25 +90,30 @@ func (p *presenceStore) UpdatePresence(ctx context.Context, node string, u heral
 	defer p.mu.Unlock()
 	exp := p.now().Add(ttl)
 	for t, users := range u.Topics {
+		shares := p.topic[t]
+		i := shareIndex(shares, node)
 		if len(users) == 0 {
-			if m := p.topic[t]; m != nil {
-				delete(m, node)
-				if len(m) == 0 {
-					delete(p.topic, t)
-				}
+			if i >= 0 {
+				p.setShares(t, removeShare(shares, i))
 			}
 			continue
 		}
-		m := p.topic[t]
-		if m == nil {
-			m = make(map[string]topicShare)
-			p.topic[t] = m
+		if i < 0 {
+			shares = append(shares, topicShare{node: node})
+			i = len(shares) - 1
 		}
-		cp := make(map[string]int, len(users))
+		sh := &shares[i]
+		// Rewrite the share in place: a heartbeat's rewrite of an unchanged topic allocates
+		// nothing.
+		cp := sh.users[:0]
+		if cap(cp) < len(users) || cap(cp) > 2*len(users)+8 {
+			cp = make([]userCount, 0, len(users))
+		}
 		for k, v := range users {
-			cp[k] = v
+			cp = append(cp, userCount{k, v})
 		}
-		m[node] = topicShare{users: cp, expires: exp}
+		sh.users, sh.expires = cp, exp
+		p.topic[t] = shares
 	}
 	for user, n := range u.Users {
 		if n <= 0 {
@@ -128,19 +141,51 @@ func (p *presenceStore) TopicPresence(ctx context.Context, topic herald.Topic) (
 	defer p.mu.Unlock()
 	now := p.now()
 	tp := herald.TopicPresence{Users: map[string]int{}}
-	for node, sh := range p.topic[topic] {
-		if !now.Before(sh.expires) {
-			delete(p.topic[topic], node)
+	shares := p.topic[topic]
+	for i := 0; i < len(shares); {
+		if !now.Before(shares[i].expires) {
+			shares = removeShare(shares, i)
 			continue
 		}
-		for user, n := range sh.users {
-			tp.Connections += n
-			if user != "" {
-				tp.Users[user] += n
+		for _, u := range shares[i].users {
+			tp.Connections += u.n
+			if u.user != "" {
+				tp.Users[u.user] += u.n
 			}
 		}
+		i++
+	}
+	if len(shares) != len(p.topic[topic]) {
+		p.setShares(topic, shares)
 	}
 	return tp, nil
+}
+
+// setShares stores topic's shares, forgetting the topic when there is none.
+func (p *presenceStore) setShares(topic herald.Topic, shares []topicShare) {
+	if len(shares) == 0 {
+		delete(p.topic, topic)
+		return
+	}
+	p.topic[topic] = shares
+}
+
+// shareIndex returns the index of node's share, or -1.
+func shareIndex(shares []topicShare, node string) int {
+	for i := range shares {
+		if shares[i].node == node {
+			return i
+		}
+	}
+	return -1
+}
+
+// removeShare removes shares[i], keeping the order of the others.
+func removeShare(shares []topicShare, i int) []topicShare {
+	last := len(shares) - 1
+	copy(shares[i:], shares[i+1:])
+	shares[last] = topicShare{}
+	return shares[:last]
 }
 
 // UserPresence sums the live shares of user and drops expired ones.

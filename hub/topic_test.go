@@ -1,0 +1,85 @@
+package hub
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+)
+
+// An idle topic, once its position is known and its fill is done, holds no channel: a topic
+// per stream must cost little (issue 17). Waiters still get one while the topic is not ready.
+func TestIdleTopicHoldsNoChannel(t *testing.T) {
+	eng := newFaultyEngine()
+	h := startHub(t, eng)
+	s := openStream(t, h, Request{Topics: []herald.Topic{"idle"}})
+	publishN(t, eng, "idle", 1, 1)
+	s.expect(t, "1")
+
+	sh := h.shard("idle")
+	sh.mu.Lock()
+	tp := sh.topics["idle"]
+	sh.mu.Unlock()
+	if tp == nil {
+		t.Fatal("no topic entry for a followed topic")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tp.lock()
+		ready, readyCh, filling, fillDone := tp.ready, tp.readyCh, tp.filling, tp.fillDone
+		tp.unlock()
+		if ready && readyCh == nil && !filling && fillDone == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s: ready %v, ready channel %v, filling %v, fill channel %v; want a ready topic holding no channel",
+				ready, readyCh != nil, filling, fillDone != nil)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// A follower of a ready topic does not wait, and gets the head.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	head, stop, err := h.Follow(ctx, "idle", followerFunc{})
+	if err != nil {
+		t.Fatalf("Follow a ready topic: %v", err)
+	}
+	stop()
+	if head.Seq != 1 {
+		t.Fatalf("Follow head %+v, want Seq 1", head)
+	}
+
+	// Until a topic is ready (again), it hands its waiters one channel, closed when it is.
+	nt := newTopic("fresh")
+	nt.lock()
+	defer nt.unlock()
+	for round := range 2 {
+		a, b := nt.readyChanLocked(), nt.readyChanLocked()
+		if a != b {
+			t.Fatalf("round %d: two waiters of a topic that is not ready got different channels", round)
+		}
+		select {
+		case <-a:
+			t.Fatalf("round %d: the ready channel is closed before the topic is ready", round)
+		default:
+		}
+		nt.setReadyLocked()
+		select {
+		case <-a:
+		default:
+			t.Fatalf("round %d: the ready channel is open after the topic became ready", round)
+		}
+		if nt.readyCh != nil {
+			t.Fatalf("round %d: a ready topic still holds its channel", round)
+		}
+		nt.forgetLocked() // the engine subscription ended: not ready until the next one
+	}
+}
+
+// followerFunc is a Follower that ignores what it gets.
+type followerFunc struct{}
+
+func (followerFunc) Event(*herald.Event)           {}
+func (followerFunc) Reset(ResetReason, herald.Position) {}
