@@ -81,5 +81,5 @@ func TestIdleTopicHoldsNoChannel(t *testing.T) {
 // followerFunc is a Follower that ignores what it gets.
 type followerFunc struct{}
 
-func (followerFunc) Event(*herald.Event)           {}
+func (followerFunc) Event(*herald.Event)                {}
 func (followerFunc) Reset(ResetReason, herald.Position) {}
