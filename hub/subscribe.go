@@ -118,6 +118,7 @@ func (c *Conn) setup(ctxDone <-chan struct{}) (r Reason, live bool) {
 		}
 	}
 	c.open = len(c.tops)
+	c.catchUp = nil // only the wait before registering needed it
 	if ready {
 		if err := c.write(pre, time.Now()); err != nil {
 			return writeErrReason(err), false
