@@ -194,13 +194,7 @@ func (s *NATSServer) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
+	interrupt(s.cmd.Process, s.exited, 5*time.Second)
 	s.log.Close()
 	s.cmd, s.exited, s.log = nil, nil, nil
 }

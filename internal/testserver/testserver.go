@@ -7,9 +7,11 @@ package testserver
 
 import (
 	"net"
+	"os"
 	"os/exec"
 	"sync"
 	"testing"
+	"time"
 )
 
 // handedOut holds every port FreePort returned in this process. The kernel may hand the
@@ -56,4 +58,16 @@ func RequireBinary(tb testing.TB, name, pkg string) string {
 		tb.Fatalf("testserver: %s not found (%v); install it with `apt-get install -y %s` or run ./scripts/test, which does", name, err, pkg)
 	}
 	return p
+}
+
+// interrupt asks a server process to stop (SIGINT), waits for done (closed when it exited),
+// and kills it if it has not exited after grace.
+func interrupt(p *os.Process, done <-chan struct{}, grace time.Duration) {
+	_ = p.Signal(os.Interrupt)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-done
+	}
 }
