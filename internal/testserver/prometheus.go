@@ -98,7 +98,13 @@ func (s *PrometheusServer) Log() string {
 
 // stop ends prometheus (SIGTERM) and waits for it, killing it after ten seconds.
 func (s *PrometheusServer) stop() {
-	interrupt(s.cmd.Process, s.done, 10*time.Second)
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
 }
 
 // String describes the server for logs.
