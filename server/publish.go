@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/internal/httpjson"
 	"github.com/heraldpush/herald/webhook"
 )
 
@@ -120,11 +122,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !batch {
-		a := publishAnswer{ID: evs[0].ID()}
-		if len(online) > 0 {
-			a.Online = &online[0]
-		}
-		writeJSON(w, http.StatusOK, a)
+		writePublishAnswer(w, &evs[0], online)
 		return
 	}
 	ids := make([]string, len(evs))
@@ -134,22 +132,68 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, publishBatchAnswer{IDs: ids, Online: online})
 }
 
+// writePublishAnswer answers a single-event publish with its publishAnswer, the commonest
+// answer Herald gives: written by hand, byte for byte what writeJSON writes, when the id
+// needs no JSON escaping (it never does for the engines' epochs), by writeJSON otherwise.
+func writePublishAnswer(w http.ResponseWriter, ev *herald.Event, online []bool) {
+	a := publishAnswer{}
+	if len(online) > 0 {
+		a.Online = &online[0]
+	}
+	if !plainJSON(ev.Epoch) {
+		a.ID = ev.ID()
+		writeJSON(w, http.StatusOK, a)
+		return
+	}
+	b := make([]byte, 0, 48+len(ev.Epoch))
+	b = append(b, `{"id":"`...)
+	b = herald.AppendPosition(b, ev.Position)
+	b = append(b, '"')
+	if a.Online != nil {
+		b = append(b, `,"online":`...)
+		b = strconv.AppendBool(b, *a.Online)
+	}
+	b = append(b, "}\n"...)
+	httpjson.SetHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// plainJSON reports whether s is written as itself inside a JSON string by encoding/json:
+// printable ASCII without '"', '\\', '<', '>' or '&' (which it escapes).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
 // decodePublish reads a publish body into messages. The body must be JSON whatever
 // Content-Type says: curl -d sends form encoding. It is decoded as it is read (one buffer,
 // not a copy of the whole body and then another).
 func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (msgs []herald.Message, batch bool, err error) {
 	var pb publishBody
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxBodyBytes)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&pb); err != nil {
-		return nil, false, bodyError(err, "invalid JSON body: "+err.Error())
-	}
-	if _, err := dec.Token(); err != io.EOF { // only white space may follow the value
-		msg := "invalid JSON body: more than one value"
-		if err != nil {
-			msg = "invalid JSON body after the value: " + err.Error()
+	body := io.Reader(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxBodyBytes)))
+	fast := false
+	if n := s.fastBodyLen(r); n >= 0 {
+		// A small body of known length is read whole, and a single event in the plain
+		// shape decoded by hand (publish_fast.go); the Decoder gets the rest, and a read
+		// error after the bytes read before it.
+		bp, b, rerr := readBody(body, n)
+		if rerr == nil {
+			pb.publishItem, fast = decodeSingle(b)
 		}
-		return nil, false, bodyError(err, msg)
+		if !fast {
+			body = io.MultiReader(bytes.NewReader(bytes.Clone(b)), errReader{cmp.Or(rerr, io.EOF)})
+		}
+		bodyBufs.Put(bp)
+	}
+	if !fast {
+		if pb, err = decodeBody(body); err != nil {
+			return nil, false, err
+		}
 	}
 	headerSent := parseSentTime(r.Header.Get(SentTimeHeader))
 	batch = pb.Events != nil
@@ -167,7 +211,13 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (msgs []h
 				err: fmt.Errorf("%d events in one batch, at most %d", len(items), s.cfg.MaxBatch)}
 		}
 	} else {
-		items = []publishItem{pb.publishItem}
+		// One event: decoded in place, without a one-item slice.
+		m, err := decodeItem(pb.publishItem, headerSent)
+		if err != nil {
+			s.countFailure(err.code)
+			return nil, batch, err
+		}
+		return []herald.Message{m}, batch, nil
 	}
 	msgs = make([]herald.Message, len(items))
 	for i, it := range items {
@@ -182,6 +232,24 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (msgs []h
 		msgs[i] = m
 	}
 	return msgs, batch, nil
+}
+
+// decodeBody decodes a publish body with encoding/json: one JSON value, no unknown field.
+func decodeBody(body io.Reader) (publishBody, error) {
+	var pb publishBody
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&pb); err != nil {
+		return pb, bodyError(err, "invalid JSON body: "+err.Error())
+	}
+	if _, err := dec.Token(); err != io.EOF { // only white space may follow the value
+		msg := "invalid JSON body: more than one value"
+		if err != nil {
+			msg = "invalid JSON body after the value: " + err.Error()
+		}
+		return pb, bodyError(err, msg)
+	}
+	return pb, nil
 }
 
 // publish is the pipeline's core: validate, authorize, publish through the engine (with the
@@ -202,18 +270,23 @@ func (s *Server) publish(ctx context.Context, msgs []herald.Message, o origin) (
 		evs, online, err = s.publishOnline(ctx, msgs)
 		s.offlineFallback(evs, online)
 	}
-	var pe *herald.PublishError
-	switch {
-	case err == nil:
+	if err == nil {
 		s.countPublished(len(evs))
-	case errors.As(err, &pe):
+		return evs, online, nil
+	}
+	s.countPublishError(err)
+	return evs, online, err
+}
+
+// countPublishError counts a failed engine publish, and the events of a batch it published
+// before failing. (Apart from publish, so that the happy path allocates no error target.)
+func (s *Server) countPublishError(err error) {
+	var pe *herald.PublishError
+	if errors.As(err, &pe) {
 		s.countPublished(pe.Published)
 	}
-	if err != nil {
-		_, code := errorStatus(err)
-		s.countFailure(code)
-	}
-	return evs, online, err
+	_, code := errorStatus(err)
+	s.countFailure(code)
 }
 
 // Publish publishes msgs through the pipeline on behalf of the demo pages' API (web/), which
