@@ -3,35 +3,19 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/gatewaytest"
 	"github.com/heraldpush/herald/server"
 )
 
 // newGateway starts a real Herald node (memory engine) on a loopback listener.
 func newGateway(t *testing.T, cfg server.Config) string {
 	t.Helper()
-	eng := memory.New(memory.Options{Retention: cfg.Retention})
-	srv, err := server.New(cfg, eng, server.Options{EngineName: "memory"})
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		ts.CloseClientConnections()
-		ts.Close()
-		eng.Close()
-	})
-	return ts.URL
+	return gatewaytest.Memory(t, cfg)
 }
 
 func runBench(t *testing.T, cfg Config) *Result {

@@ -2,13 +2,11 @@ package examples_test
 
 import (
 	"bytes"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/engine/memory"
 	"github.com/heraldpush/herald/internal/gatewaytest"
 	"github.com/heraldpush/herald/internal/testserver"
 	"github.com/heraldpush/herald/server"
@@ -19,8 +17,7 @@ import (
 func gateway(t *testing.T, cfg server.Config) string {
 	t.Helper()
 	cfg.Retry = 50 * time.Millisecond
-	eng := memory.New(memory.Options{Retention: cfg.Retention, Logger: slog.New(slog.DiscardHandler)})
-	return gatewaytest.Start(t, cfg, eng, "memory")
+	return gatewaytest.Memory(t, cfg)
 }
 
 // run runs name with args in dir and returns its output, failing the test when it exits

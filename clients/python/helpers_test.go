@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/engine/memory"
 	redisengine "github.com/heraldpush/herald/engine/redis"
 	"github.com/heraldpush/herald/internal/gatewaytest"
 	"github.com/heraldpush/herald/internal/testserver"
@@ -51,7 +50,7 @@ func gatewayConfig() server.Config {
 func memoryGateway(t *testing.T) string {
 	t.Helper()
 	cfg := gatewayConfig()
-	return gatewaytest.Start(t, cfg, memory.New(memory.Options{Retention: cfg.Retention, Logger: slog.New(slog.DiscardHandler)}), "memory")
+	return gatewaytest.Memory(t, cfg)
 }
 
 // redisGateway starts a gateway with the Redis engine on rs.

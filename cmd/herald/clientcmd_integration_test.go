@@ -4,36 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/gatewaytest"
 	"github.com/heraldpush/herald/server"
 )
 
 // startTestGateway runs a real gateway (memory engine) for the CLI tests.
 func startTestGateway(t *testing.T) string {
 	t.Helper()
-	discard := slog.New(slog.DiscardHandler)
-	cfg := server.Config{Retry: 50 * time.Millisecond}
-	eng := memory.New(memory.Options{Retention: cfg.Retention, Logger: discard})
-	srv, err := server.New(cfg, eng, server.Options{Logger: discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		hs.Close()
-		eng.Close()
-	})
-	return hs.URL
+	return gatewaytest.Memory(t, server.Config{Retry: 50 * time.Millisecond})
 }
 
 func TestPublishSubscribeCLI(t *testing.T) {

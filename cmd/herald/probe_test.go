@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/gatewaytest"
 	"github.com/heraldpush/herald/probe"
 	"github.com/heraldpush/herald/server"
 )
@@ -19,24 +17,7 @@ import (
 // a table or JSON, a path whose streams end early exits 1, and a missing URL is a usage
 // error (2).
 func TestProbeCommand(t *testing.T) {
-	gateway := func(cfg server.Config) string {
-		discard := slog.New(slog.DiscardHandler)
-		eng := memory.New(memory.Options{Retention: cfg.Retention, Logger: discard})
-		srv, err := server.New(cfg, eng, server.Options{Logger: discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		hs := httptest.NewServer(srv.Handler())
-		t.Cleanup(func() {
-			srv.Close()
-			hs.Close()
-			eng.Close()
-		})
-		return hs.URL
-	}
+	gateway := func(cfg server.Config) string { return gatewaytest.Memory(t, cfg) }
 	healthy := gateway(server.Config{Heartbeat: 300 * time.Millisecond})
 	cut := gateway(server.Config{Heartbeat: 300 * time.Millisecond, MaxLifetime: 700 * time.Millisecond})
 	short := []string{"--idle", "1500ms", "--duration", "1500ms", "--tick", "200ms", "--events", "2", "--event-timeout", "1s", "--head-timeout", "1s"}

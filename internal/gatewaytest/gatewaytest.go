@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/engine/memory"
 	"github.com/heraldpush/herald/server"
 )
 
@@ -31,4 +32,11 @@ func Start(tb testing.TB, cfg server.Config, eng herald.Engine, name string) str
 		eng.Close()
 	})
 	return hs.URL
+}
+
+// Memory is Start with the memory engine, retaining what cfg says.
+func Memory(tb testing.TB, cfg server.Config) string {
+	tb.Helper()
+	eng := memory.New(memory.Options{Retention: cfg.Retention, Logger: slog.New(slog.DiscardHandler)})
+	return Start(tb, cfg, eng, "memory")
 }
