@@ -3,11 +3,9 @@ package web_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/heraldpush/herald/engine/memory"
 	"github.com/heraldpush/herald/internal/browsertest"
+	"github.com/heraldpush/herald/internal/testserver"
 	"github.com/heraldpush/herald/metrics"
 	"github.com/heraldpush/herald/server"
 	"github.com/heraldpush/herald/web"
@@ -30,7 +29,7 @@ import (
 type stack struct {
 	URL string
 	ts  *httptest.Server
-	lis *trackingListener
+	lis *testserver.TrackingListener
 	// streams counts the stream requests (GET /v1/events) the node received.
 	streams atomic.Int32
 }
@@ -59,7 +58,7 @@ func startStack(t *testing.T, step time.Duration) *stack {
 	}))
 	// Track every accepted socket: streams are hijacked off net/http once they are live, so
 	// only the sockets themselves can be cut.
-	s.lis = &trackingListener{Listener: s.ts.Listener, conns: map[net.Conn]struct{}{}}
+	s.lis = testserver.Track(s.ts.Listener)
 	s.ts.Listener = s.lis
 	s.ts.Start()
 	s.URL = s.ts.URL
@@ -76,33 +75,7 @@ func startStack(t *testing.T, step time.Duration) *stack {
 // Cut drops every client connection from the server side, as a proxy restart would.
 func (s *stack) Cut() {
 	s.ts.CloseClientConnections()
-	s.lis.closeAll()
-}
-
-// trackingListener remembers the connections it accepted so a test can cut them all.
-type trackingListener struct {
-	net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-}
-
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.mu.Lock()
-		l.conns[c] = struct{}{}
-		l.mu.Unlock()
-	}
-	return c, err
-}
-
-func (l *trackingListener) closeAll() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for c := range l.conns {
-		c.Close()
-	}
-	clear(l.conns)
+	s.lis.CloseAll()
 }
 
 // testWriter sends log output to t.Log.

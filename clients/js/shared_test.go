@@ -137,7 +137,7 @@ func TestReconnects(t *testing.T) {
 	for i := range 100 {
 		n.publish(t, false, "a", "b")
 		if i == 50 {
-			n.lis.closeAll()
+			n.lis.CloseAll()
 		}
 		time.Sleep(25 * time.Millisecond)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -40,7 +39,7 @@ import (
 // endpoint at /token.
 type node struct {
 	URL  string
-	lis  *trackingListener
+	lis  *testserver.TrackingListener
 	pub  func(tp herald.Topic, data string, final bool) error
 	mint func() (string, error)
 
@@ -88,7 +87,7 @@ func startNode(t *testing.T, jwtKey string, mods ...func(*server.Config)) *node 
 	t.Cleanup(func() {
 		_ = pages.Close()
 		srv.Close()
-		n.lis.closeAll()
+		n.lis.CloseAll()
 		_ = eng.Close()
 	})
 	return n
@@ -140,7 +139,7 @@ func startBinaryNode(t *testing.T) *node {
 	n.mint = mintFunc(n, jwtKey) // in-process: a process per token is slow on a loaded machine
 	target, _ := url.Parse(h.URL)
 	n.front(t, httputil.NewSingleHostReverseProxy(target)) // flushes text/event-stream at once
-	t.Cleanup(n.lis.closeAll)
+	t.Cleanup(n.lis.CloseAll)
 	return n
 }
 
@@ -189,38 +188,11 @@ func (n *node) front(t *testing.T, next http.Handler) {
 	}))
 	// Track every accepted socket: live streams are hijacked off net/http, so only the
 	// sockets themselves can be cut.
-	n.lis = &trackingListener{Listener: ts.Listener, conns: map[net.Conn]struct{}{}}
+	n.lis = testserver.Track(ts.Listener)
 	ts.Listener = n.lis
 	ts.Start()
 	n.URL = ts.URL
 	t.Cleanup(ts.Close)
-}
-
-// trackingListener remembers the connections it accepted so that a test can cut them all, as
-// a proxy restart would.
-type trackingListener struct {
-	net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-}
-
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.mu.Lock()
-		l.conns[c] = struct{}{}
-		l.mu.Unlock()
-	}
-	return c, err
-}
-
-func (l *trackingListener) closeAll() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for c := range l.conns {
-		c.Close()
-	}
-	clear(l.conns)
 }
 
 // statusWriter records the status a handler wrote; Unwrap lets the server still hijack the
