@@ -2,13 +2,13 @@ package bench
 
 import (
 	"context"
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/gatewaytest"
 	"github.com/heraldpush/herald/internal/testserver"
 	"github.com/heraldpush/herald/server"
 )
@@ -28,26 +28,7 @@ func serveH2(t *testing.T, tlsOn bool) string {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, nil) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("Serve did not return")
-		}
-		eng.Close()
-	})
-	return scheme + "://" + ln.Addr().String()
+	return scheme + "://" + gatewaytest.Serve(t, srv, eng)
 }
 
 // TestHTTP2Streams runs the stream modes over h2c and TLS h2 against a real node: every

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/gatewaytest"
 	"github.com/heraldpush/herald/internal/testserver"
 	"github.com/heraldpush/herald/metrics"
 	"github.com/heraldpush/herald/server"
@@ -247,23 +247,7 @@ func startHerald(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(testserver.FreePort(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("herald did not stop within 20s")
-		}
-		eng.Close()
-	})
-	return ln.Addr().String()
+	return gatewaytest.Serve(t, srv, eng)
 }
 
 // runTraffic keeps a little of everything going until ctx ends: open streams, one that

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/gatewaytest"
 	"github.com/heraldpush/herald/internal/testserver"
 	"github.com/heraldpush/herald/probe"
 	"github.com/heraldpush/herald/server"
@@ -25,23 +25,7 @@ func startHerald(t *testing.T, cfg server.Config) string {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(testserver.FreePort(t)))
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("herald did not stop within 15s")
-		}
-		eng.Close()
-	})
-	return ln.Addr().String()
+	return gatewaytest.Serve(t, srv, eng)
 }
 
 // shortOptions keeps a scenario to a few seconds; the defaults are production-sized.
