@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldpush/herald/internal/wait"
 )
 
 // readBufSize is the size of the pooled read buffers: one read takes up to this much of a
@@ -340,12 +342,8 @@ func (s *sub) close() {
 // backOff waits a jittered *backoff (between half and one and a half of it) and doubles it,
 // up to 2 s; it reports false when ctx ended first.
 func backOff(ctx context.Context, backoff *time.Duration) bool {
-	t := time.NewTimer(*backoff/2 + rand.N(*backoff))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if !wait.Sleep(ctx, *backoff/2+rand.N(*backoff)) {
 		return false
-	case <-t.C:
 	}
 	*backoff = min(2**backoff, 2*time.Second)
 	return true

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldpush/herald/internal/wait"
 )
 
 // Tasks mode models the short task streams of a job API (an image scan: a few progress
@@ -188,14 +190,8 @@ func (s *sub) pace(ctx context.Context) bool {
 	rate := g.cfg.Rate * float64(len(g.subs)) / float64(g.cfg.Conns)
 	k := g.tasks.tickets.Add(1) - 1
 	at := g.tasks.begin.Add(time.Duration(float64(k) / rate * float64(time.Second)))
-	if d := time.Until(at); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return false
-		}
+	if !wait.Sleep(ctx, time.Until(at)) {
+		return false
 	}
 	return g.active.Load()
 }

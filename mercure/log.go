@@ -7,6 +7,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/hub"
+	"github.com/heraldpush/herald/internal/wait"
 	"github.com/heraldpush/herald/sse"
 )
 
@@ -146,7 +147,7 @@ func (h *Hub) catchUp(pos herald.Position) {
 		cancel()
 		if err != nil {
 			h.log.Warn("mercure: reading a new epoch's first updates failed; retrying", "err", err)
-			if !sleepCtx(h.ctx, time.Second) {
+			if !wait.Sleep(h.ctx, time.Second) {
 				break
 			}
 			continue
@@ -230,7 +231,7 @@ func (h *Hub) follow() {
 			return
 		}
 		h.log.Warn("mercure: following the log failed; retrying", "err", err)
-		if !sleepCtx(h.ctx, backoff) {
+		if !wait.Sleep(h.ctx, backoff) {
 			return
 		}
 		backoff = min(backoff*2, 2*time.Second)
@@ -282,7 +283,7 @@ func (h *Hub) readIDs(head herald.Position) (ids []idEntry, lastID string, syste
 		cancel()
 		if err != nil {
 			h.log.Warn("mercure: reading the log's history failed; retrying", "err", err)
-			if !sleepCtx(h.ctx, backoff) {
+			if !wait.Sleep(h.ctx, backoff) {
 				return ids, lastID, system
 			}
 			backoff = min(backoff*2, 2*time.Second)
@@ -339,16 +340,5 @@ func (h *Hub) lookup(ctx context.Context, id string) (herald.Position, bool) {
 
 // earliest asks for the whole retained history.
 const earliest = "earliest"
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
 
 var _ hub.Follower = follower{}

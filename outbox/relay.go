@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/bridge"
+	"github.com/heraldpush/herald/internal/wait"
 )
 
 // Defaults for Options.
@@ -137,7 +138,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			break
 		}
 		last.log(ctx, r.log, "outbox: connection ended; reconnecting", hint(err))
-		if !sleep(ctx, reconnectDelay) {
+		if !wait.Sleep(ctx, reconnectDelay) {
 			break
 		}
 	}
@@ -195,7 +196,7 @@ func (r *Relay) session(ctx context.Context, last *repeatLog) error {
 		if !waited {
 			r.log.Info("outbox: another node serves the table; standing by", "retry", r.retry)
 		}
-		if !sleep(ctx, r.retry) {
+		if !wait.Sleep(ctx, r.retry) {
 			return ctx.Err()
 		}
 	}
@@ -217,7 +218,7 @@ func (r *Relay) session(ctx context.Context, last *repeatLog) error {
 			}
 			// The engine failed: keep the lock, retry after a pause.
 			last.log(ctx, r.log, "outbox: round failed; retrying", err)
-			if !sleep(ctx, reconnectDelay) {
+			if !wait.Sleep(ctx, reconnectDelay) {
 				return ctx.Err()
 			}
 			continue
@@ -292,16 +293,4 @@ func lockKey(table string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("herald.outbox." + table))
 	return int64(h.Sum64())
-}
-
-// sleep waits d or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/wait"
 )
 
 // The demo scan mimics the seed's image-scan pipeline: vision → rule → answer → reward. Each
@@ -163,7 +164,7 @@ func (h *Handler) runScan(topic herald.Topic, result scanResult) {
 	steps := scanSteps()
 	for i, st := range steps {
 		if i > 0 {
-			if !sleepCtx(ctx, h.interval/8) {
+			if !wait.Sleep(ctx, h.interval/8) {
 				h.abortScan(topic, st, "cancelled")
 				return
 			}
@@ -172,7 +173,7 @@ func (h *Handler) runScan(topic herald.Topic, result scanResult) {
 				return
 			}
 		}
-		if !sleepCtx(ctx, jitter(h.interval)) {
+		if !wait.Sleep(ctx, jitter(h.interval)) {
 			h.abortScan(topic, st, "cancelled")
 			return
 		}
@@ -236,18 +237,6 @@ func (h *Handler) publishUpdate(ctx context.Context, topic herald.Topic, u scanU
 		return herald.Event{}, errors.New("web: publisher returned no event")
 	}
 	return evs[0], nil
-}
-
-// sleepCtx waits for d or until ctx ends; it reports whether the full d elapsed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // jitter returns d ± 30%.

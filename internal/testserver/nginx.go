@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -17,8 +16,7 @@ import (
 type NginxServer struct {
 	port int
 	dir  string
-	cmd  *exec.Cmd
-	done chan error
+	proc *Process
 }
 
 // Nginx starts nginx (Debian package nginx-light) with serverBody inside its one server
@@ -32,7 +30,7 @@ func Nginx(tb testing.TB, serverBody string) *NginxServer {
 	if _, err := os.Stat(bin); err != nil {
 		bin = RequireBinary(tb, "nginx", "nginx-light")
 	}
-	s := &NginxServer{port: FreePort(tb), dir: tb.TempDir(), done: make(chan error, 1)}
+	s := &NginxServer{port: FreePort(tb), dir: tb.TempDir()}
 	conf := fmt.Sprintf(`# written by internal/testserver for one test
 user root;          # CI runs tests as root; ignored (with a warning) otherwise
 daemon off;
@@ -60,36 +58,16 @@ http {
 	}
 	// -e sets the error log before the configuration is read (nginx ≥ 1.19.5), so nothing
 	// is written to /var/log/nginx.
-	cmd := exec.Command(bin, "-p", s.dir, "-c", path, "-e", filepath.Join(s.dir, "error.log"))
-	out, err := os.Create(filepath.Join(s.dir, "stderr.log"))
-	if err != nil {
-		tb.Fatalf("testserver: nginx stderr log: %v", err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		tb.Fatalf("testserver: start nginx: %v", err)
-	}
-	s.cmd = cmd
-	go func() { s.done <- cmd.Wait(); out.Close() }()
-	tb.Cleanup(s.stop)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	s.proc = StartProcess(tb, s.dir, nil, bin, "-p", s.dir, "-c", path, "-e", filepath.Join(s.dir, "error.log"))
+	s.proc.WaitUntil(tb, "accepted connections on "+s.Addr(), 10*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return s
+		if err != nil {
+			return false
 		}
-		select {
-		case err := <-s.done:
-			s.done <- err
-			tb.Fatalf("testserver: nginx exited early: %v\n%s\n%s", err, s.readLog("stderr.log"), s.ErrorLog())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("testserver: nginx on %s did not accept connections within 10s\n%s", s.Addr(), s.ErrorLog())
-		}
-	}
+		c.Close()
+		return true
+	}, s.ErrorLog)
+	return s
 }
 
 // Addr returns host:port of the server.
@@ -99,21 +77,7 @@ func (s *NginxServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port)
 func (s *NginxServer) URL() string { return "http://" + s.Addr() }
 
 // ErrorLog returns the contents of nginx's error log so far, for failure messages.
-func (s *NginxServer) ErrorLog() string { return s.readLog("error.log") }
-
-func (s *NginxServer) readLog(name string) string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, name))
+func (s *NginxServer) ErrorLog() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
 	return string(b)
-}
-
-// stop ends nginx at once (SIGTERM: fast shutdown, workers included) and waits for it,
-// killing it after five seconds.
-func (s *NginxServer) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
 }

@@ -3,6 +3,7 @@ package testserver
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -62,15 +63,30 @@ func (p *Process) Stop() {
 // passes.
 func (p *Process) WaitOutput(tb testing.TB, s string, d time.Duration) {
 	tb.Helper()
+	p.WaitUntil(tb, fmt.Sprintf("printed %q", s), d, func() bool { return strings.Contains(p.out.String(), s) }, nil)
+}
+
+// WaitUntil polls ready until it reports true, failing the test when the process exits first
+// or d passes; the failure shows what it waited for, the process's output and, when given,
+// more() (a log file the process writes, say).
+func (p *Process) WaitUntil(tb testing.TB, what string, d time.Duration, ready func() bool, more func() string) {
+	tb.Helper()
+	report := func() string {
+		s := p.out.String()
+		if more != nil {
+			s += "\n" + more()
+		}
+		return s
+	}
 	deadline := time.Now().Add(d)
-	for !strings.Contains(p.out.String(), s) {
+	for !ready() {
 		select {
 		case <-p.done:
-			tb.Fatalf("process exited before printing %q; output:\n%s", s, p.out.String())
+			tb.Fatalf("testserver: %s exited before it %s; output:\n%s", p.cmd.Path, what, report())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("no %q after %v; output:\n%s", s, d, p.out.String())
+			tb.Fatalf("testserver: %s had not %s after %v; output:\n%s", p.cmd.Path, what, d, report())
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -16,8 +15,7 @@ import (
 type PrometheusServer struct {
 	port int
 	dir  string
-	cmd  *exec.Cmd
-	done chan error
+	proc *Process
 }
 
 // Prometheus starts prometheus (Debian package prometheus) with config as its
@@ -27,7 +25,7 @@ type PrometheusServer struct {
 func Prometheus(tb testing.TB, config string, files ...string) *PrometheusServer {
 	tb.Helper()
 	bin := RequireBinary(tb, "prometheus", "prometheus")
-	s := &PrometheusServer{port: FreePort(tb), dir: tb.TempDir(), done: make(chan error, 1)}
+	s := &PrometheusServer{port: FreePort(tb), dir: tb.TempDir()}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -41,11 +39,7 @@ func Prometheus(tb testing.TB, config string, files ...string) *PrometheusServer
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		tb.Fatalf("testserver: write prometheus.yml: %v", err)
 	}
-	logf, err := os.Create(filepath.Join(s.dir, "prometheus.log"))
-	if err != nil {
-		tb.Fatalf("testserver: prometheus log: %v", err)
-	}
-	cmd := exec.Command(bin,
+	s.proc = StartProcess(tb, s.dir, nil, bin,
 		"--config.file="+path,
 		"--storage.tsdb.path="+filepath.Join(s.dir, "data"),
 		"--web.listen-address="+s.Addr(),
@@ -53,35 +47,16 @@ func Prometheus(tb testing.TB, config string, files ...string) *PrometheusServer
 		"--web.console.libraries="+s.dir,
 		"--log.level=warn",
 	)
-	cmd.Dir = s.dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		tb.Fatalf("testserver: start prometheus: %v", err)
-	}
-	s.cmd = cmd
-	go func() { s.done <- cmd.Wait(); logf.Close() }()
-	tb.Cleanup(s.stop)
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	s.proc.WaitUntil(tb, "reported ready on "+s.Addr(), 20*time.Second, func() bool {
 		resp, err := client.Get(s.URL() + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
+		if err != nil {
+			return false
 		}
-		select {
-		case err := <-s.done:
-			s.done <- err
-			tb.Fatalf("testserver: prometheus exited early: %v\n%s", err, s.Log())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("testserver: prometheus on %s not ready within 20s\n%s", s.Addr(), s.Log())
-		}
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, nil)
+	return s
 }
 
 // Addr returns host:port of the server.
@@ -91,21 +66,7 @@ func (s *PrometheusServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.
 func (s *PrometheusServer) URL() string { return "http://" + s.Addr() }
 
 // Log returns the server's log so far, for failure messages.
-func (s *PrometheusServer) Log() string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, "prometheus.log"))
-	return string(b)
-}
-
-// stop ends prometheus (SIGTERM) and waits for it, killing it after ten seconds.
-func (s *PrometheusServer) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-}
+func (s *PrometheusServer) Log() string { return s.proc.Output() }
 
 // String describes the server for logs.
 func (s *PrometheusServer) String() string {
