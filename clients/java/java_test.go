@@ -3,13 +3,10 @@ package java_test
 import (
 	"context"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,21 +45,12 @@ func TestJavaClient(t *testing.T) {
 	}
 	redisURL := gateway(t, eng)
 	rs.Stop()
-	var startOnce sync.Once
-	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/redis/start" {
-			http.NotFound(w, r)
-			return
-		}
-		startOnce.Do(rs.Start)
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(control.Close)
+	controlURL := rs.StartControl(t)
 
 	text := run(t, 120*time.Second, []string{
 		"HERALD_TEST_URL=" + url,
 		"HERALD_TEST_REDIS_URL=" + redisURL,
-		"HERALD_TEST_CONTROL_URL=" + control.URL,
+		"HERALD_TEST_CONTROL_URL=" + controlURL,
 		"HERALD_TEST_API_KEY=" + testAPIKey,
 	}, java, "-cp", out, "io.github.heraldpush.herald.HeraldTest")
 	t.Logf("java tests:\n%s", text)

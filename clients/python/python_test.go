@@ -1,11 +1,8 @@
 package python_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,21 +20,12 @@ func TestPythonUnittest(t *testing.T) {
 	rs := testserver.Redis(t)
 	redisURL := redisGateway(t, rs)
 	rs.Stop()
-	var startOnce sync.Once
-	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/redis/start" {
-			http.NotFound(w, r)
-			return
-		}
-		startOnce.Do(rs.Start)
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(control.Close)
+	controlURL := rs.StartControl(t)
 
 	out := runPython(t, pythonDir(t), []string{
 		"HERALD_TEST_URL=" + url,
 		"HERALD_TEST_REDIS_URL=" + redisURL,
-		"HERALD_TEST_CONTROL_URL=" + control.URL,
+		"HERALD_TEST_CONTROL_URL=" + controlURL,
 		"HERALD_TEST_API_KEY=" + testAPIKey,
 	}, 90*time.Second, "-m", "unittest", "discover", "-v", "-s", "tests", "-t", ".")
 	t.Logf("python3 -m unittest:\n%s", out)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,4 +243,22 @@ func freeClusterPort(tb testing.TB) int {
 	}
 	tb.Fatal("testserver: no free port pair for a cluster node")
 	return 0
+}
+
+// StartControl serves the control endpoint a client library's own test suite uses to bring
+// a stopped server back while its client retries: a POST to <URL>/redis/start starts s (once
+// per endpoint); anything else is 404. It returns the endpoint's base URL and closes it when
+// the test ends.
+func (s *RedisServer) StartControl(tb testing.TB) string {
+	var once sync.Once
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/redis/start" {
+			http.NotFound(w, r)
+			return
+		}
+		once.Do(s.Start)
+		w.WriteHeader(http.StatusOK)
+	}))
+	tb.Cleanup(control.Close)
+	return control.URL
 }
