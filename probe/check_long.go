@@ -40,20 +40,12 @@ func (r *runner) checkIdle(ctx context.Context) Result {
 		heartbeats++
 		last = f.at
 	}
-	if s.ended() && !s.hasHead() {
-		res.Status, res.Figure, res.Detail = Fail, "no stream", s.endReason()
-		return res
-	}
 	if s.ended() {
-		res.Status, res.Fix = Fail, idleFix
-		res.Figure = "cut after " + ms(s.endAt)
-		res.Seconds = seconds(s.endAt)
-		res.Detail = fmt.Sprintf("the quiet stream ended after %s with %s", ms(s.endAt), plural(heartbeats, "heartbeat"))
+		detail := fmt.Sprintf("the quiet stream ended after %s with %s", ms(s.endAt), plural(heartbeats, "heartbeat"))
 		if heartbeats > 0 {
-			res.Detail += ", the last at " + ms(last)
+			detail += ", the last at " + ms(last)
 		}
-		res.Detail += ": " + s.endReason()
-		return res
+		return s.cut(res, idleFix, detail)
 	}
 	res.Figure = fmt.Sprintf("open after %s, %s", ms(r.opts.Idle), plural(heartbeats, "heartbeat"))
 	res.Seconds = seconds(r.opts.Idle)
@@ -107,16 +99,8 @@ func (r *runner) checkDuration(ctx context.Context) Result {
 			}
 		}
 	}
-	if s.ended() && !s.hasHead() {
-		res.Status, res.Figure, res.Detail = Fail, "no stream", s.endReason()
-		return res
-	}
 	if s.ended() {
-		res.Status, res.Fix = Fail, routeFix
-		res.Figure = "cut after " + ms(s.endAt)
-		res.Seconds = seconds(s.endAt)
-		res.Detail = fmt.Sprintf("the stream ended after %s while events flowed (%d of %d arrived): %s", ms(s.endAt), got, sent, s.endReason())
-		return res
+		return s.cut(res, routeFix, fmt.Sprintf("the stream ended after %s while events flowed (%d of %d arrived)", ms(s.endAt), got, sent))
 	}
 	res.Figure = fmt.Sprintf("open after %s, %d/%d events", ms(r.opts.Duration), got, sent)
 	res.Seconds = seconds(r.opts.Duration)
@@ -130,5 +114,20 @@ func (r *runner) checkDuration(ctx context.Context) Result {
 		res.Status = Pass
 		res.Detail = fmt.Sprintf("no route or response timeout within %s", ms(r.opts.Duration))
 	}
+	return res
+}
+
+// cut is a long check's verdict on a stream that ended before its time: no stream at all
+// when the response never began, else a failure with fix and detail (the reason it ended is
+// appended).
+func (s *stream) cut(res Result, fix, detail string) Result {
+	if !s.hasHead() {
+		res.Status, res.Figure, res.Detail = Fail, "no stream", s.endReason()
+		return res
+	}
+	res.Status, res.Fix = Fail, fix
+	res.Figure = "cut after " + ms(s.endAt)
+	res.Seconds = seconds(s.endAt)
+	res.Detail = detail + ": " + s.endReason()
 	return res
 }
