@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/bridge"
+	"github.com/heraldpush/herald/engine/enginetest"
 	"github.com/heraldpush/herald/engine/memory"
 	"github.com/heraldpush/herald/internal/testserver"
 )
@@ -66,12 +67,12 @@ func TestDocumentedExamples(t *testing.T) {
 	jdbcURL := "jdbc:postgresql://" + strings.TrimPrefix(strings.Split(dsn, "/postgres?")[0], "postgres://postgres@") + "/postgres?user=postgres"
 	run(java, "-cp", exampleJDBC, "testdata/examples/Raffle.java", jdbcURL, "7", "44")
 
-	eventually(t, 15*time.Second, "three events", func() bool { return len(history(t, eng, "raffle:7")) >= 3 })
+	eventually(t, 15*time.Second, "three events", func() bool { return len(enginetest.HistoryData(t, eng, "raffle:7")) >= 3 })
 	eventually(t, 15*time.Second, "outbox emptied", func() bool {
 		return count(t, db, "SELECT count(*) FROM "+table) == 0
 	})
 	var entries []int
-	for _, d := range history(t, eng, "raffle:7") {
+	for _, d := range enginetest.HistoryData(t, eng, "raffle:7") {
 		var v struct {
 			Entries int     `json:"entries"`
 			Odds    float64 `json:"odds"`

@@ -184,20 +184,6 @@ func insert(t *testing.T, conn *pgx.Conn, rollback bool, rows ...[3]string) []in
 	return ids
 }
 
-// history returns the data of every retained event of topic, oldest first.
-func history(t *testing.T, e herald.Engine, topic herald.Topic) []string {
-	t.Helper()
-	h, err := e.History(t.Context(), topic, 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, ev := range h.Events {
-		out = append(out, string(ev.Data))
-	}
-	return out
-}
-
 // tlog writes log lines to the test log.
 type tlog struct{ t *testing.T }
 

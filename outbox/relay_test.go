@@ -17,6 +17,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/bridge"
+	"github.com/heraldpush/herald/engine/enginetest"
 	"github.com/heraldpush/herald/engine/memory"
 	"github.com/heraldpush/herald/internal/testserver"
 )
@@ -62,10 +63,10 @@ func TestCommittedRowsArriveInOrder(t *testing.T) {
 			if !slices.Equal(got, want) || !slices.Equal(names, []herald.EventName{"created", "paid", "shipped"}) {
 				t.Errorf("live order:1 = %q %q; want %q", got, names, want)
 			}
-			if h := history(t, eng, "order:1"); !slices.Equal(h, want) {
+			if h := enginetest.HistoryData(t, eng, "order:1"); !slices.Equal(h, want) {
 				t.Errorf("history order:1 = %q; want %q", h, want)
 			}
-			if h := history(t, eng, "order:2"); !slices.Equal(h, []string{"plain text"}) {
+			if h := enginetest.HistoryData(t, eng, "order:2"); !slices.Equal(h, []string{"plain text"}) {
 				t.Errorf("history order:2 = %q", h)
 			}
 			if n := testutil.ToFloat64(r.met.delivered); n != 4 {
@@ -115,7 +116,7 @@ func TestCrashBetweenStoreAndDelete(t *testing.T) {
 			if n := count(t, db, "SELECT count(*) FROM "+table); n != 4 {
 				t.Fatalf("after the crash %d rows remain; want all 4", n)
 			}
-			if h := history(t, eng, "job:7"); len(h) != 2 {
+			if h := enginetest.HistoryData(t, eng, "job:7"); len(h) != 2 {
 				t.Fatalf("the crashed round stored %q; want both events", h)
 			}
 
@@ -123,10 +124,10 @@ func TestCrashBetweenStoreAndDelete(t *testing.T) {
 			eventually(t, 15*time.Second, "outbox emptied by the second relay", func() bool {
 				return count(t, db, "SELECT count(*) FROM "+table) == 0
 			})
-			if h := history(t, eng, "job:7"); !slices.Equal(h, []string{`{"n":1}`, `{"n":2}`}) {
+			if h := enginetest.HistoryData(t, eng, "job:7"); !slices.Equal(h, []string{`{"n":1}`, `{"n":2}`}) {
 				t.Errorf("history job:7 = %q; want each event once", h)
 			}
-			if h := history(t, eng, "job:8"); !slices.Equal(h, []string{`{"n":1}`, `{"n":2}`}) {
+			if h := enginetest.HistoryData(t, eng, "job:8"); !slices.Equal(h, []string{`{"n":1}`, `{"n":2}`}) {
 				t.Errorf("history job:8 = %q; want each event once", h)
 			}
 			if n := testutil.ToFloat64(second.met.delivered); n != 4 {
@@ -173,7 +174,7 @@ func TestOneNodeServesAtATime(t *testing.T) {
 		insert(t, db, false, [3]string{"room:1", "", d})
 		want = append(want, d)
 	}
-	delivered := func() bool { return slices.Equal(history(t, eng, "room:1"), want) }
+	delivered := func() bool { return slices.Equal(enginetest.HistoryData(t, eng, "room:1"), want) }
 	put(1)
 	eventually(t, 15*time.Second, "row 1 delivered", delivered)
 
@@ -237,10 +238,10 @@ func TestBadRowsGoToTheDeadTable(t *testing.T) {
 	eventually(t, 15*time.Second, "outbox emptied", func() bool {
 		return count(t, db, "SELECT count(*) FROM "+table) == 0
 	})
-	if h := history(t, eng, "task:1"); !slices.Equal(h, []string{`{"n":1}`, `{"n":7}`}) {
+	if h := enginetest.HistoryData(t, eng, "task:1"); !slices.Equal(h, []string{`{"n":1}`, `{"n":7}`}) {
 		t.Errorf("history task:1 = %q", h)
 	}
-	if h := history(t, eng, "task:2"); !slices.Equal(h, []string{`{"n":9}`}) {
+	if h := enginetest.HistoryData(t, eng, "task:2"); !slices.Equal(h, []string{`{"n":9}`}) {
 		t.Errorf("history task:2 = %q; rows after bad ones must flow", h)
 	}
 	res, err := db.Query(t.Context(), `SELECT data->>'n', topic, error FROM `+table+`_dead ORDER BY id`)
@@ -301,7 +302,7 @@ func TestKeepMarksRowsDelivered(t *testing.T) {
 	eventually(t, 15*time.Second, "third row marked", func() bool {
 		return count(t, db, "SELECT count(*) FROM "+table+" WHERE delivered_at IS NOT NULL") == 3
 	})
-	if h := history(t, eng, "k:1"); !slices.Equal(h, []string{"1", "2", "3"}) {
+	if h := enginetest.HistoryData(t, eng, "k:1"); !slices.Equal(h, []string{"1", "2", "3"}) {
 		t.Errorf("history = %q", h)
 	}
 	if n := testutil.ToFloat64(r.met.delivered); n != 3 {
@@ -332,7 +333,7 @@ func TestNotifyAndPolling(t *testing.T) {
 			for i := 1; i <= 3; i++ {
 				insert(t, db, false, [3]string{"n:1", "", fmt.Sprint(i)})
 				eventually(t, 15*time.Second, fmt.Sprintf("row %d delivered", i), func() bool {
-					return len(history(t, eng, "n:1")) == i
+					return len(enginetest.HistoryData(t, eng, "n:1")) == i
 				})
 			}
 		})
@@ -438,7 +439,7 @@ func TestMissingTableIsExplained(t *testing.T) {
 	}
 	insert(t, db, false, [3]string{"late:1", "", `"hi"`})
 	eventually(t, 15*time.Second, "row delivered after init", func() bool {
-		return slices.Equal(history(t, eng, "late:1"), []string{"hi"})
+		return slices.Equal(enginetest.HistoryData(t, eng, "late:1"), []string{"hi"})
 	})
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
 		t.Errorf("%d warnings; want 1 (repeats of the same error at debug):\n%s", n, logs)

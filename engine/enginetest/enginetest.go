@@ -262,3 +262,19 @@ func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// HistoryData returns the data of every event of topic that e retains (up to 10,000), oldest
+// first, failing the test when the read fails. For engine and bridge tests that check what was
+// stored.
+func HistoryData(t testing.TB, e herald.Engine, topic herald.Topic) []string {
+	t.Helper()
+	h, err := e.History(t.Context(), topic, 0, 10000)
+	if err != nil {
+		t.Fatalf("history of %s: %v", topic, err)
+	}
+	out := make([]string, 0, len(h.Events))
+	for _, ev := range h.Events {
+		out = append(out, string(ev.Data))
+	}
+	return out
+}

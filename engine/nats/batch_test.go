@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/engine/enginetest"
 	"github.com/heraldpush/herald/internal/testserver"
 )
 
@@ -30,20 +31,6 @@ func checkChain(t *testing.T, msgs []herald.Message, evs []herald.Event) {
 		}
 		last[ev.Topic] = ev.Seq
 	}
-}
-
-// historyData returns the data of topic's stored events.
-func historyData(t *testing.T, e *Engine, topic string) []string {
-	t.Helper()
-	h, err := e.History(t.Context(), herald.Topic(topic), 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, ev := range h.Events {
-		out = append(out, string(ev.Data))
-	}
-	return out
 }
 
 // TestBatchPipeline: interleaved topics in one batch keep input order and per-topic chains,
@@ -74,7 +61,7 @@ func TestBatchPipeline(t *testing.T) {
 		"p:b": "b1 b2 b3",
 		"p:c": "c1 c-b c2",
 	} {
-		if got := strings.Join(historyData(t, a, topic), " "); got != want {
+		if got := strings.Join(enginetest.HistoryData(t, a, herald.Topic(topic)), " "); got != want {
 			t.Errorf("history of %s = %q, want %q", topic, got, want)
 		}
 	}
@@ -102,7 +89,7 @@ func TestBatchPartial(t *testing.T) {
 	if len(evs) != 3 {
 		t.Fatalf("%d events, want 3", len(evs))
 	}
-	if got := historyData(t, a, "x:d"); len(got) != 0 {
+	if got := enginetest.HistoryData(t, a, herald.Topic("x:d")); len(got) != 0 {
 		t.Errorf("x:d after the failure was stored: %q", got)
 	}
 
@@ -114,7 +101,7 @@ func TestBatchPartial(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Published != 1 || errors.Is(err, herald.ErrEngineUnavailable) {
 		t.Fatalf("err = %v, want a PublishError with Published 1, not unavailable", err)
 	}
-	if got := historyData(t, a, "y:b"); len(got) != 0 {
+	if got := enginetest.HistoryData(t, a, herald.Topic("y:b")); len(got) != 0 {
 		t.Errorf("y:b after the oversized message was stored: %q", got)
 	}
 
@@ -135,13 +122,13 @@ func TestBatchPartial(t *testing.T) {
 	if len(evs) != 1 || string(evs[0].Data) != "b1" {
 		t.Fatalf("events %v, want b1 only", evs)
 	}
-	if got := historyData(t, a, "z:c"); len(got) != 1 {
+	if got := enginetest.HistoryData(t, a, herald.Topic("z:c")); len(got) != 1 {
 		t.Errorf("z:c, in flight with the refused z:a, has %q stored, want c1", got)
 	}
 	// Once the cache knows, nothing after the closed topic is sent.
 	_, err = a.Publish(ctx, []herald.Message{msg("z:d", "d1"), msg("z:a", "a3"), msg("z:e", "e1")})
 	publishErr(err, 1, herald.ErrTopicClosed)
-	if got := historyData(t, a, "z:e"); len(got) != 0 {
+	if got := enginetest.HistoryData(t, a, herald.Topic("z:e")); len(got) != 0 {
 		t.Errorf("z:e after a topic known to be closed was stored: %q", got)
 	}
 }
@@ -165,7 +152,7 @@ func TestBatchDedup(t *testing.T) {
 		t.Errorf("duplicate answered %v, want the stored %v", again[1].Position, first[0].Position)
 	}
 	checkChain(t, []herald.Message{msg("d:b", "b2"), msg("d:a", "a1"), msg("d:a", "a2")}, again)
-	if got := strings.Join(historyData(t, a, "d:a"), " "); got != "a1 a2" {
+	if got := strings.Join(enginetest.HistoryData(t, a, herald.Topic("d:a")), " "); got != "a1 a2" {
 		t.Errorf("history of d:a = %q, want \"a1 a2\"", got)
 	}
 }
