@@ -27,14 +27,14 @@ func TestIdleTopicHoldsNoChannel(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		tp.lock()
-		ready, readyCh, filling, fillDone := tp.ready, tp.readyCh, tp.filling, tp.fillDone
+		ready, filling, side := tp.ready, tp.filling, tp.side != nil
 		tp.unlock()
-		if ready && readyCh == nil && !filling && fillDone == nil {
+		if ready && !filling && !side {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 5 s: ready %v, ready channel %v, filling %v, fill channel %v; want a ready topic holding no channel",
-				ready, readyCh != nil, filling, fillDone != nil)
+			t.Fatalf("after 5 s: ready %v, filling %v, side struct %v; want a ready topic holding no channel and no side struct",
+				ready, filling, side)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -46,9 +46,18 @@ func TestIdleTopicHoldsNoChannel(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Follow a ready topic: %v", err)
 	}
+	tp.lock()
+	followed := tp.side != nil && len(tp.side.followers) == 1
+	tp.unlock()
 	stop()
 	if head.Seq != 1 {
 		t.Fatalf("Follow head %+v, want Seq 1", head)
+	}
+	tp.lock()
+	side := tp.side
+	tp.unlock()
+	if !followed || side != nil {
+		t.Fatalf("follower registered %v, side struct after stop %v; want registered, then dropped", followed, side != nil)
 	}
 
 	// Until a topic is ready (again), it hands its waiters one channel, closed when it is.
@@ -71,8 +80,8 @@ func TestIdleTopicHoldsNoChannel(t *testing.T) {
 		default:
 			t.Fatalf("round %d: the ready channel is open after the topic became ready", round)
 		}
-		if nt.readyCh != nil {
-			t.Fatalf("round %d: a ready topic still holds its channel", round)
+		if nt.side != nil {
+			t.Fatalf("round %d: a ready topic still holds its channel (side struct)", round)
 		}
 		nt.forgetLocked() // the engine subscription ended: not ready until the next one
 	}
