@@ -34,16 +34,20 @@ func (h *Hub) Follow(ctx context.Context, name herald.Topic, f Follower) (head h
 		return herald.Position{}, nil, fmt.Errorf("follow %s: %w", name, ctx.Err())
 	}
 	t.lock()
-	t.followers = append(t.followers, f)
+	x := t.sideLocked()
+	x.followers = append(x.followers, f)
 	head = herald.Position{Epoch: t.epoch, Seq: t.last}
 	t.unlock()
 	stop = func() {
 		t.lock()
-		for i, g := range t.followers {
-			if g == f {
-				t.followers = append(t.followers[:i:i], t.followers[i+1:]...)
-				break
+		if x := t.side; x != nil {
+			for i, g := range x.followers {
+				if g == f {
+					x.followers = append(x.followers[:i:i], x.followers[i+1:]...)
+					break
+				}
 			}
+			t.trimSideLocked()
 		}
 		t.unlock()
 		h.release(t)
@@ -51,17 +55,18 @@ func (h *Hub) Follow(ctx context.Context, name herald.Topic, f Follower) (head h
 	return head, stop, nil
 }
 
-// followEventLocked hands ev to t's followers (hook in fanoutLocked).
+// followEventLocked hands ev to t's followers (hook in fanoutLocked, which calls it when
+// the topic has a side struct).
 func followEventLocked(t *topic, ev *herald.Event) {
-	for _, f := range t.followers {
+	for _, f := range t.side.followers {
 		f.Event(ev)
 	}
 }
 
 // followResetLocked tells t's followers that the node's position jumped (hook in
-// resetLocked).
+// resetLocked, which calls it when the topic has a side struct).
 func followResetLocked(t *topic, reason ResetReason, pos herald.Position) {
-	for _, f := range t.followers {
+	for _, f := range t.side.followers {
 		f.Reset(reason, pos)
 	}
 }

@@ -131,9 +131,12 @@ type topicShard struct {
 	topics map[herald.Topic]*topic
 }
 
+// connShard holds a stripe of the node's live streams. Every live stream is in exactly one
+// slot of the housekeeping wheel whenever mu is free (housekeep.go): the wheel is the set of
+// streams, with no map beside it (a map entry per stream was ~31 bytes, issue 17).
 type connShard struct {
 	mu    sync.Mutex
-	conns map[*Conn]struct{}
+	n     int                 // live streams in the wheel
 	wheel [wheelSlots][]*Conn // housekeep.go
 	spare []*Conn
 }
@@ -173,7 +176,6 @@ func New(opts Options) *Hub {
 	h := &Hub{opts: opts, engine: opts.Engine, obs: opts.Observer, log: opts.Logger, seed: maphash.MakeSeed()}
 	for i := range h.shards {
 		h.shards[i].topics = make(map[herald.Topic]*topic)
-		h.conns[i].conns = make(map[*Conn]struct{})
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.resynced = make(chan struct{})
@@ -243,7 +245,7 @@ func (h *Hub) Conns() int {
 	for i := range h.conns {
 		s := &h.conns[i]
 		s.mu.Lock()
-		n += len(s.conns)
+		n += s.n
 		s.mu.Unlock()
 	}
 	return n
@@ -287,7 +289,7 @@ func (h *Hub) addConn(c *Conn) {
 	s := h.connShard(c)
 	tick := int64(wheelTick(h.opts.Heartbeat))
 	s.mu.Lock()
-	s.conns[c] = struct{}{}
+	s.n++
 	s.placeLocked(c, h.nextDuty(c), tick, time.Now().UnixNano()/tick)
 	s.mu.Unlock()
 }
@@ -295,8 +297,8 @@ func (h *Hub) addConn(c *Conn) {
 func (h *Hub) removeConn(c *Conn) {
 	s := h.connShard(c)
 	s.mu.Lock()
-	if _, ok := s.conns[c]; ok {
-		delete(s.conns, c)
+	if c.widx >= 0 { // in the wheel: added and not yet removed
+		s.n--
 		s.unplaceLocked(c)
 	}
 	s.mu.Unlock()
@@ -307,9 +309,9 @@ func (h *Hub) eachConn(f func(*Conn)) {
 	for i := range h.conns {
 		s := &h.conns[i]
 		s.mu.Lock()
-		cs := make([]*Conn, 0, len(s.conns))
-		for c := range s.conns {
-			cs = append(cs, c)
+		cs := make([]*Conn, 0, s.n)
+		for _, slot := range s.wheel {
+			cs = append(cs, slot...)
 		}
 		s.mu.Unlock()
 		for _, c := range cs {

@@ -83,7 +83,8 @@ func (h *Hub) Deliver(ev *herald.Event) {
 
 // holdLocked keeps a copy of ev for the running or coming fill to splice in.
 func (t *topic) holdLocked(ev *herald.Event) {
-	if t.heldSize+len(ev.Data) > maxHeldBytes {
+	x := t.sideLocked()
+	if x.heldSize+len(ev.Data) > maxHeldBytes {
 		// Too much to hold: the fill reads all of it from history instead.
 		t.dropHeldLocked()
 		t.dirty = true
@@ -91,17 +92,22 @@ func (t *topic) holdLocked(ev *herald.Event) {
 	}
 	c := *ev
 	c.Data = append([]byte(nil), ev.Data...)
-	t.held = append(t.held, c)
-	t.heldSize += len(c.Data)
+	x.held = append(x.held, c)
+	x.heldSize += len(c.Data)
 }
 
 func (t *topic) dropHeldLocked() {
-	clear(t.held)
-	t.held = t.held[:0]
-	if cap(t.held) > 64 {
-		t.held = nil
+	x := t.side
+	if x == nil {
+		return
 	}
-	t.heldSize = 0
+	clear(x.held)
+	x.held = x.held[:0]
+	if cap(x.held) > 64 {
+		x.held = nil
+	}
+	x.heldSize = 0
+	t.trimSideLocked()
 }
 
 // forgetLocked drops the node's position when the engine subscription ends: the next one
@@ -129,7 +135,9 @@ type inlineConns struct {
 // nobody is writing into own, for the caller to serve once it has released t's lock.
 func (h *Hub) fanoutLocked(t *topic, ev *herald.Event, own *inlineConns) {
 	t.epoch, t.last, t.closed = ev.Epoch, ev.Seq, ev.Final
-	followEventLocked(t, ev)
+	if t.side != nil {
+		followEventLocked(t, ev)
+	}
 	if len(t.subs) == 0 {
 		return
 	}
@@ -151,7 +159,9 @@ func (h *Hub) fanoutLocked(t *topic, ev *herald.Event, own *inlineConns) {
 // resetLocked moves the node's position to pos and tells every subscriber.
 func (h *Hub) resetLocked(t *topic, reason ResetReason, pos herald.Position, closed bool) {
 	t.epoch, t.last, t.closed = pos.Epoch, pos.Seq, closed
-	followResetLocked(t, reason, pos)
+	if t.side != nil {
+		followResetLocked(t, reason, pos)
+	}
 	if len(t.subs) == 0 {
 		return
 	}
@@ -170,19 +180,21 @@ func (h *Hub) refillLocked(t *topic) <-chan struct{} {
 	t.dirty = true
 	if !t.filling {
 		t.filling = true
-		t.fillDone = make(chan struct{})
+		t.sideLocked().fillDone = make(chan struct{})
 		gen := t.gen
 		if !h.spawn(func() { h.fill(t, gen) }) {
 			t.endFillLocked() // the hub is closing
+			return nil
 		}
 	}
-	return t.fillDone
+	return t.side.fillDone
 }
 
 func (t *topic) endFillLocked() {
 	t.filling = false
-	close(t.fillDone)
-	t.fillDone = nil
+	close(t.side.fillDone)
+	t.side.fillDone = nil
+	t.trimSideLocked()
 }
 
 // restartFillLocked ends a fill that served an engine subscription which has since ended,
@@ -246,7 +258,7 @@ func (h *Hub) fill(t *topic, gen uint32) {
 		initial := !t.ready
 		epoch, last := t.epoch, t.last
 		t.dirty = false
-		heldBefore := len(t.held) // published before this read started, so covered by it
+		heldBefore := len(t.heldLocked()) // published before this read started, so covered by it
 		t.unlock()
 
 		limit := h.opts.HistoryPage
@@ -281,7 +293,7 @@ func (h *Hub) fill(t *topic, gen uint32) {
 			h.applyHistoryLocked(t, epoch, &hist, limit)
 		}
 		h.spliceLocked(t, heldBefore, hist.State)
-		if !t.dirty && len(t.held) == 0 {
+		if !t.dirty && len(t.heldLocked()) == 0 {
 			t.endFillLocked()
 			t.unlock()
 			return
@@ -342,21 +354,22 @@ func (h *Hub) applyHistoryLocked(t *topic, epoch string, hist *herald.History, l
 // store no longer has (or a store with no history of the topic at all) can never be fanned
 // out and is dropped.
 func (h *Hub) spliceLocked(t *topic, heldBefore int, st herald.TopicState) {
-	if len(t.held) == 0 {
+	x := t.side
+	if x == nil || len(x.held) == 0 {
 		return
 	}
-	keep := make([]bool, len(t.held))
+	keep := make([]bool, len(x.held))
 	for i := range keep {
 		keep[i] = true
 	}
 	// Passes until nothing more links: one for a feed in order, a few for a reordered one.
 	for progress := true; progress; {
 		progress = false
-		for i := range t.held {
+		for i := range x.held {
 			if !keep[i] {
 				continue
 			}
-			ev := &t.held[i]
+			ev := &x.held[i]
 			switch t.linkLocked(ev) {
 			case linkNext:
 				h.fanoutLocked(t, ev, nil)
@@ -368,19 +381,20 @@ func (h *Hub) spliceLocked(t *topic, heldBefore int, st herald.TopicState) {
 	}
 	kept := 0
 	size := 0
-	for i := range t.held {
-		ev := t.held[i]
+	for i := range x.held {
+		ev := x.held[i]
 		stale := i < heldBefore && ev.Epoch != st.Epoch
 		if keep[i] && !stale {
-			t.held[kept] = ev
+			x.held[kept] = ev
 			kept++
 			size += len(ev.Data)
 		}
 	}
-	clear(t.held[kept:])
-	t.held = t.held[:kept]
-	t.heldSize = size
-	if kept == 0 && cap(t.held) > 64 {
-		t.held = nil
+	clear(x.held[kept:])
+	x.held = x.held[:kept]
+	x.heldSize = size
+	if kept == 0 && cap(x.held) > 64 {
+		x.held = nil
 	}
+	t.trimSideLocked()
 }

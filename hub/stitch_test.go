@@ -299,6 +299,9 @@ func TestReorderedLiveEventsComeOutInOrder(t *testing.T) {
 		want = append(want, fmt.Sprint(i))
 	}
 	s.expect(t, want...)
+	// The held events were spliced in and the fills ended: the topic is back to its idle
+	// size, with no side struct.
+	waitTopicIdle(t, h, "reorder")
 }
 
 // Close ends the goroutines that retry a failing engine subscription at once: none sleeps

@@ -12,38 +12,76 @@ import (
 
 // topic is the node's state of one topic that has (or just had) local subscribers: who holds
 // it, its engine subscription, and the node's place in its chain (stitch.go).
+//
+// A node with a topic per stream holds as many topics as streams, so the struct is kept to
+// one small size class (TestTopicSize): what only a topic that is filling, holding events,
+// waited for or followed in-process needs lives in a side struct (topicSide) that exists only
+// while one of those does.
 type topic struct {
 	name herald.Topic
 
-	// refs counts connections holding the topic; guarded by the shard's mutex.
-	refs int
-
 	// opMu serialises engine Subscribe/Unsubscribe calls for the topic.
-	opMu       sync.Mutex
-	subscribed bool // engine subscription active; guarded by opMu
+	opMu sync.Mutex
+	// mu guards the rest but refs and subscribed; it is held while fanning out, so
+	// per-topic order holds.
+	mu sync.Mutex
 
-	mu       sync.Mutex    // guards the rest; held while fanning out, so per-topic order holds
-	ready    bool          // the node's position is known
-	readyCh  chan struct{} // made on demand while not ready, closed and dropped when ready turns true
-	gen      uint32        // bumped when the engine subscription ends: a fill of an older one stops
-	epoch    string
-	last     uint64 // sequence of the last event fanned out (or the head when subscribed)
-	closed   bool   // the event at last was final
-	filling  bool   // a fill goroutine is reading history
-	fillDone chan struct{}
-	dirty    bool           // the fill must read history once more
-	held     []herald.Event // live events that could not be fanned out yet, in arrival order
-	heldSize int            // bytes of data in held
-	subs     []*sub
+	// refs counts connections holding the topic; guarded by the shard's mutex.
+	refs int32
 
-	followers []Follower // in-process followers (follow.go); guarded by mu
+	gen        uint32 // bumped when the engine subscription ends: a fill of an older one stops
+	subscribed bool   // engine subscription active; guarded by opMu
+	ready      bool   // the node's position is known
+	closed     bool   // the event at last was final
+	filling    bool   // a fill goroutine is reading history
+	dirty      bool   // the fill must read history once more
+	epoch      string
+	last       uint64 // sequence of the last event fanned out (or the head when subscribed)
+	subs       []*sub
+
+	side *topicSide // nil while every field of it would be empty
 }
 
-// sub is one connection's membership in one topic.
+// topicSide is the part of a topic's state that an idle topic does not need (guarded by
+// topic.mu). The topic drops it (trimSideLocked) as soon as all of it is empty again.
+type topicSide struct {
+	readyCh   chan struct{}  // made on demand while not ready, closed and dropped when ready turns true
+	fillDone  chan struct{}  // closed when the running fill ends; set while filling
+	held      []herald.Event // live events that could not be fanned out yet, in arrival order
+	heldSize  int            // bytes of data in held
+	followers []Follower     // in-process followers (follow.go)
+}
+
+// sideLocked returns the topic's side struct, making it when there is none.
+func (t *topic) sideLocked() *topicSide {
+	if t.side == nil {
+		t.side = &topicSide{}
+	}
+	return t.side
+}
+
+// trimSideLocked drops the side struct once nothing in it is in use.
+func (t *topic) trimSideLocked() {
+	x := t.side
+	if x != nil && x.readyCh == nil && x.fillDone == nil && len(x.held) == 0 && len(x.followers) == 0 {
+		t.side = nil
+	}
+}
+
+// heldLocked returns the live events the topic holds.
+func (t *topic) heldLocked() []herald.Event {
+	if t.side == nil {
+		return nil
+	}
+	return t.side.held
+}
+
+// sub is one connection's membership in one topic (16 bytes: a connection holds one per
+// topic).
 type sub struct {
 	conn *Conn
 	idx  int32 // the topic's index in the connection's topics
-	pos  int   // index in topic.subs
+	pos  int32 // index in topic.subs, -1 when not in it
 }
 
 func newTopic(name herald.Topic) *topic {
@@ -57,18 +95,20 @@ func (t *topic) readyChanLocked() <-chan struct{} {
 	if t.ready {
 		return closedChan
 	}
-	if t.readyCh == nil {
-		t.readyCh = make(chan struct{})
+	x := t.sideLocked()
+	if x.readyCh == nil {
+		x.readyCh = make(chan struct{})
 	}
-	return t.readyCh
+	return x.readyCh
 }
 
 // setReadyLocked marks the node's position known and wakes its waiters.
 func (t *topic) setReadyLocked() {
 	t.ready = true
-	if t.readyCh != nil {
-		close(t.readyCh)
-		t.readyCh = nil
+	if x := t.side; x != nil && x.readyCh != nil {
+		close(x.readyCh)
+		x.readyCh = nil
+		t.trimSideLocked()
 	}
 }
 
@@ -81,12 +121,12 @@ func (t *topic) headLocked() (herald.Position, bool) {
 }
 
 func (t *topic) addSubLocked(s *sub) {
-	s.pos = len(t.subs)
+	s.pos = int32(len(t.subs))
 	t.subs = append(t.subs, s)
 }
 
 func (t *topic) removeSubLocked(s *sub) {
-	last := len(t.subs) - 1
+	last := int32(len(t.subs) - 1)
 	if s.pos < 0 || s.pos > last || t.subs[s.pos] != s {
 		return
 	}

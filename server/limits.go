@@ -108,13 +108,26 @@ func (l *limiters) acquireConn(ip, user string) (release func(), reason string) 
 		l.ipConns.Release(ip)
 		return nil, "too many open streams for this user"
 	}
-	return func() {
-		l.ipConns.Release(ip)
-		if user != "" {
+	// The release holds only what it gives back: a stream of the default configuration (no
+	// per-IP bound, anonymous) holds no closure at all (issue 17: memory per idle stream).
+	ipHeld := l.ipConns != nil
+	userHeld := user != "" && l.userConns != nil
+	switch {
+	case ipHeld && userHeld:
+		return func() {
+			l.ipConns.Release(ip)
 			l.userConns.Release(user)
-		}
-	}, ""
+		}, ""
+	case ipHeld:
+		return func() { l.ipConns.Release(ip) }, ""
+	case userHeld:
+		return func() { l.userConns.Release(user) }, ""
+	}
+	return releaseNothing, ""
 }
+
+// releaseNothing is the release of a connection that took no counted slot.
+func releaseNothing() {}
 
 // clientIP is the limiter key of the request's TCP peer.
 func clientIP(r *http.Request) string { return limit.IPKey(r.RemoteAddr) }

@@ -119,13 +119,7 @@ func (e *Engine) wipe() {
 	for i := range e.shards {
 		s := &e.shards[i]
 		s.mu.Lock()
-		for name, t := range s.topics {
-			if t.subscribed {
-				s.topics[name] = &topic{name: name, ret: t.ret, subscribed: true}
-			} else {
-				delete(s.topics, name)
-			}
-		}
+		clear(s.topics) // subscriptions (s.subs) stay
 		s.mu.Unlock()
 	}
 }

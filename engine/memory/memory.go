@@ -91,10 +91,22 @@ type Engine struct {
 }
 
 // shard is a stripe of topics under one lock, padded to its own cache line.
+//
+// Which topics the node subscribes to is a set of its own (subs) rather than a flag of the
+// topic entry: a subscribed topic that was never published has no state worth an entry, so
+// a node with a topic per idle stream holds a set member per topic, not a topic struct
+// (issue 17).
 type shard struct {
 	mu     sync.Mutex
 	topics map[herald.Topic]*topic
-	_      [48]byte
+	subs   map[herald.Topic]struct{} // topics the node subscribes to
+	_      [40]byte
+}
+
+// subscribedLocked reports whether the node subscribes to name.
+func (s *shard) subscribedLocked(name herald.Topic) bool {
+	_, ok := s.subs[name]
+	return ok
 }
 
 var (
@@ -130,6 +142,7 @@ func New(opts Options) *Engine {
 	}
 	for i := range e.shards {
 		e.shards[i].topics = make(map[herald.Topic]*topic)
+		e.shards[i].subs = make(map[herald.Topic]struct{})
 	}
 	return e
 }
@@ -171,8 +184,8 @@ func (e *Engine) Ping(ctx context.Context) error {
 }
 
 // Subscribe makes Publish deliver topic's events to the sink. It is idempotent. A topic
-// that was never published gets an entry without an epoch, so History keeps answering
-// Epoch "" for it until its first publish.
+// that was never published gets no entry, so History keeps answering Epoch "" for it until
+// its first publish.
 func (e *Engine) Subscribe(ctx context.Context, topic herald.Topic) error {
 	if err := e.check(ctx, "subscribe"); err != nil {
 		return err
@@ -180,12 +193,10 @@ func (e *Engine) Subscribe(ctx context.Context, topic herald.Topic) error {
 	s := e.shardFor(topic)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := e.lookupLocked(s, topic, e.now().UnixNano())
-	if t == nil {
-		t = e.newTopic(topic)
-		s.topics[topic] = t
-	}
-	t.subscribed = true
+	// Expire first: a topic that had nothing left before this subscription is forgotten
+	// (its next publish starts a new epoch), as when it is looked up unsubscribed.
+	e.lookupLocked(s, topic, e.now().UnixNano())
+	s.subs[topic] = struct{}{}
 	return nil
 }
 
@@ -198,12 +209,8 @@ func (e *Engine) Unsubscribe(ctx context.Context, topic herald.Topic) error {
 	s := e.shardFor(topic)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t := e.lookupLocked(s, topic, e.now().UnixNano()); t != nil {
-		t.subscribed = false
-		if t.forgettableLocked() {
-			delete(s.topics, topic)
-		}
-	}
+	delete(s.subs, topic)
+	e.lookupLocked(s, topic, e.now().UnixNano()) // forgets the topic if nothing of it remains
 	return nil
 }
 
@@ -254,7 +261,7 @@ func (e *Engine) lookupLocked(s *shard, name herald.Topic, now int64) *topic {
 		return nil
 	}
 	t.expireLocked(now)
-	if t.forgettableLocked() {
+	if t.forgettableLocked(s.subscribedLocked(name)) {
 		delete(s.topics, name)
 		return nil
 	}
@@ -263,5 +270,5 @@ func (e *Engine) lookupLocked(s *shard, name herald.Topic, now int64) *topic {
 
 // newTopic returns an entry for a topic without history, its retention resolved.
 func (e *Engine) newTopic(name herald.Topic) *topic {
-	return &topic{name: name, ret: e.retention(name).WithDefaults()}
+	return newTopicState(name, e.retention(name).WithDefaults())
 }

@@ -261,3 +261,40 @@ func TestPublishAllocs(t *testing.T) {
 		}
 	}
 }
+
+// A subscription alone holds no topic entry (a node with a topic per idle stream must not pay
+// a topic struct per stream, issue 17): the never-published topic answers the zero state and
+// counts as online; its first publish creates the entry and is delivered.
+func TestSubscriptionHoldsNoTopicEntry(t *testing.T) {
+	e, _, rec := started(t, Options{})
+	topic := herald.Topic("quiet")
+	if err := e.Subscribe(t.Context(), topic); err != nil {
+		t.Fatal(err)
+	}
+	if n := topicCount(e); n != 0 {
+		t.Fatalf("%d topic entries after a subscription alone, want 0", n)
+	}
+	h, err := e.History(t.Context(), topic, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Events) != 0 || h.State != (herald.TopicState{}) {
+		t.Fatalf("history of a subscribed, never-published topic: %d events, state %+v; want none and the zero state", len(h.Events), h.State)
+	}
+	evs, online, err := e.PublishOnline(t.Context(), []herald.Message{{Topic: topic}})
+	if err != nil || len(online) != 1 || !online[0] {
+		t.Fatalf("PublishOnline to a subscribed topic: online %v, err %v; want [true]", online, err)
+	}
+	if got := rec.Wait(t, topic, 1, time.Second); len(got) != 1 || got[0].Seq != evs[0].Seq {
+		t.Fatalf("delivered %d events, want the one published", len(got))
+	}
+	if n := topicCount(e); n != 1 {
+		t.Fatalf("%d topic entries after the first publish, want 1", n)
+	}
+	if err := e.Unsubscribe(t.Context(), topic); err != nil {
+		t.Fatal(err)
+	}
+	if _, online, _ := e.PublishOnline(t.Context(), []herald.Message{{Topic: topic}}); online[0] {
+		t.Fatal("PublishOnline reports an unsubscribed topic online")
+	}
+}

@@ -86,7 +86,7 @@ func (e *Engine) publishOne(m *herald.Message, data []byte, out *herald.Event) e
 		Time:     now,
 		SentTime: m.SentTime,
 	}
-	t.events.push(*out, t.ret.Size)
+	t.events.push(*out, int(t.size))
 	t.closed = m.Final
 	if m.DedupKey != "" {
 		if t.dedup == nil {
@@ -94,7 +94,7 @@ func (e *Engine) publishOne(m *herald.Message, data []byte, out *herald.Event) e
 		}
 		t.dedup.add(m.DedupKey, *out, e.dedupWindow)
 	}
-	if t.subscribed {
+	if s.subscribedLocked(m.Topic) {
 		if sink := e.sink.Load(); sink != nil {
 			(*sink).Deliver(out)
 		}

@@ -1,6 +1,10 @@
 package memory
 
-import "github.com/heraldpush/herald"
+import (
+	"math"
+
+	"github.com/heraldpush/herald"
+)
 
 // minRingCap is the first capacity a ring grows to; it then doubles up to the topic's
 // retention size, so a topic with few events costs few bytes.
@@ -9,18 +13,24 @@ const minRingCap = 8
 // ring is a topic's retained events, oldest first, in a circular buffer that grows by
 // doubling up to a bound and shrinks when it empties or is mostly unused. The zero ring is
 // empty. It is not safe for concurrent use: the shard lock guards it.
+//
+// head and n are 32-bit so that a topic, with its other fields, fits the 96-byte size class
+// (issue 17: a topic per stream); a topic's retention size is bounded to match (maxRingSize).
 type ring struct {
 	buf  []herald.Event
-	head int // index of the oldest event in buf
-	n    int // number of events held
+	head int32 // index of the oldest event in buf
+	n    int32 // number of events held
 }
 
+// maxRingSize is the most events a ring holds.
+const maxRingSize = math.MaxInt32
+
 // len returns the number of events held.
-func (r *ring) len() int { return r.n }
+func (r *ring) len() int { return int(r.n) }
 
 // at returns the i-th oldest event (0 is the oldest). i must be in [0, r.len()).
 func (r *ring) at(i int) *herald.Event {
-	j := r.head + i
+	j := int(r.head) + i
 	if j >= len(r.buf) {
 		j -= len(r.buf)
 	}
@@ -38,12 +48,12 @@ func (r *ring) oldest() *herald.Event {
 // push appends ev, dropping the oldest event when the ring already holds max events.
 // It returns a pointer to the stored copy, valid until the next change to the ring.
 func (r *ring) push(ev herald.Event, max int) *herald.Event {
-	if r.n >= max {
-		for r.n >= max && r.n > 0 {
+	if int(r.n) >= max {
+		for int(r.n) >= max && r.n > 0 {
 			r.dropOldest()
 		}
 	}
-	if r.n == len(r.buf) {
+	if int(r.n) == len(r.buf) {
 		c := 2 * len(r.buf)
 		if c < minRingCap {
 			c = minRingCap
@@ -53,7 +63,7 @@ func (r *ring) push(ev herald.Event, max int) *herald.Event {
 		}
 		r.resize(c)
 	}
-	i := r.head + r.n
+	i := int(r.head) + int(r.n)
 	if i >= len(r.buf) {
 		i -= len(r.buf)
 	}
@@ -66,7 +76,7 @@ func (r *ring) push(ev herald.Event, max int) *herald.Event {
 func (r *ring) dropOldest() {
 	r.buf[r.head] = herald.Event{}
 	r.head++
-	if r.head == len(r.buf) {
+	if int(r.head) == len(r.buf) {
 		r.head = 0
 	}
 	r.n--
@@ -78,7 +88,7 @@ func (r *ring) compact() {
 	switch {
 	case r.n == 0:
 		*r = ring{}
-	case len(r.buf) > minRingCap && r.n <= len(r.buf)/4:
+	case len(r.buf) > minRingCap && int(r.n) <= len(r.buf)/4:
 		r.resize(len(r.buf) / 2)
 	}
 }
@@ -86,8 +96,9 @@ func (r *ring) compact() {
 // resize moves the events into a new buffer of capacity c >= r.n, oldest first.
 func (r *ring) resize(c int) {
 	buf := make([]herald.Event, c)
-	k := copy(buf, r.buf[r.head:min(len(r.buf), r.head+r.n)])
-	copy(buf[k:], r.buf[:r.n-k])
+	head, n := int(r.head), int(r.n)
+	k := copy(buf, r.buf[head:min(len(r.buf), head+n)])
+	copy(buf[k:], r.buf[:n-k])
 	r.buf = buf
 	r.head = 0
 }

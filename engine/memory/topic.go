@@ -2,23 +2,33 @@ package memory
 
 import (
 	"math"
+	"time"
 
 	"github.com/heraldpush/herald"
 )
 
 // topic is one topic's history and live state. Every field is guarded by the lock of the
 // shard that holds the topic.
+//
+// A node with a topic per stream holds one per stream, so the struct is kept to the 96-byte
+// size class (TestTopicSize): the retention is stored as its two resolved parts, the size in
+// 32 bits next to the flags.
 type topic struct {
 	name herald.Topic
-	ret  herald.Retention // resolved when the topic was created, defaults applied
-	// epoch is "" until the first publish: a topic that exists only because a node
-	// subscribed to it has no history yet, and TopicState.Epoch must say so.
-	epoch      string
-	last       uint64 // Seq of the newest event ever published in this epoch
-	closed     bool   // the event at last was final
-	subscribed bool
-	events     ring
-	dedup      *dedup // nil until the topic sees a DedupKey
+	// epoch is "" until the first publish (an entry exists only from a publish on, and a
+	// topic with no entry answers the zero TopicState, Epoch "").
+	epoch  string
+	last   uint64        // Seq of the newest event ever published in this epoch
+	ttl    time.Duration // retention TTL, resolved when the topic was created (≤ 0: no age limit)
+	events ring
+	dedup  *dedup // nil until the topic sees a DedupKey
+	size   int32  // retention size, resolved when the topic was created (at most maxRingSize)
+	closed bool   // the event at last was final
+}
+
+// newTopicState returns a topic named name with retention ret (defaults applied).
+func newTopicState(name herald.Topic, ret herald.Retention) *topic {
+	return &topic{name: name, ttl: ret.TTL, size: int32(min(ret.Size, maxRingSize))}
 }
 
 // expireLocked drops the events older than the topic's TTL at now (Unix nanoseconds).
@@ -36,17 +46,18 @@ func (t *topic) expireLocked(now int64) {
 
 // cutoff returns the Time before which an event is expired at now.
 func (t *topic) cutoff(now int64) int64 {
-	if t.ret.TTL <= 0 {
+	if t.ttl <= 0 {
 		return math.MinInt64
 	}
-	return now - int64(t.ret.TTL)
+	return now - int64(t.ttl)
 }
 
 // forgettableLocked reports whether nothing would be lost by forgetting the topic: it
-// retains no event and this node does not subscribe to it. Its epoch, sequence and closed
-// flag go with it, as the herald.Retention contract says.
-func (t *topic) forgettableLocked() bool {
-	return t.events.len() == 0 && !t.subscribed
+// retains no event and this node does not subscribe to it (subscribed), or it was never
+// published (no epoch: the zero state, which an absent topic answers too). Its epoch,
+// sequence and closed flag go with it, as the herald.Retention contract says.
+func (t *topic) forgettableLocked(subscribed bool) bool {
+	return t.events.len() == 0 && (!subscribed || t.epoch == "")
 }
 
 // stateLocked returns the topic's TopicState.
