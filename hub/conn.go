@@ -62,6 +62,10 @@ type Conn struct {
 	junk   int32  // poller only: bytes the client sent and the poller discarded
 	joined bool   // the presence tracker was told of this stream
 
+	// Sink mode (sink.go): the pool writes through a FrameSink instead of a socket.
+	sink  FrameSink
+	stall *time.Timer // guarded by mu: the sink has been blocked since this timer started
+
 	mu        sync.Mutex // guards the fields below
 	q         []entry
 	qBytes    int
@@ -69,7 +73,7 @@ type Conn struct {
 	reason    Reason
 	pooled    bool // the writer pool drives the connection (no goroutine of its own)
 	scheduled bool // pooled: an owner (a run queue, a worker or a flusher) holds it
-	flushing  bool // pooled: a flusher goroutine owns it and may block in a write
+	flushing  bool // pooled: a flusher goroutine (or the sink) owns it and may block in a write
 }
 
 // enqueue appends a frame without ever blocking; a connection whose queue would exceed its
@@ -134,8 +138,14 @@ func (c *Conn) closeLocked(r Reason) {
 	close(c.done)
 	if c.pooled {
 		if c.flushing && r != ReasonFinal {
-			// Unblock the flusher; it hands the connection back to the pool, which ends it.
-			_ = c.nc.SetWriteDeadline(aLongTimeAgo)
+			if c.sink != nil {
+				// Take the stream back from the sink; its worker ends it (and the sink
+				// drops what it kept).
+				c.takeBackLocked()
+			} else {
+				// Unblock the flusher; it hands the connection back to the pool, which ends it.
+				_ = c.nc.SetWriteDeadline(aLongTimeAgo)
+			}
 		}
 		c.scheduleLocked()
 		return
