@@ -257,8 +257,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 	// stopSorted stops accepting and waits for the sorter; h2's connections are the caller's.
 	stopSorted := func() {
 		if sort != nil {
-			_ = sort.std.Close()
-			sort.wg.Wait()
+			sort.stop()
 		}
 	}
 	select {

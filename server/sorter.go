@@ -30,11 +30,31 @@ type sorter struct {
 	timeout time.Duration
 	log     *slog.Logger
 	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	stopped  bool
+	inFlight map[net.Conn]struct{} // being sorted: interrupted by stop
 }
 
 func newSorter(ln net.Listener, tlsCfg *tls.Config, h2 *h2conn.Server, timeout time.Duration, log *slog.Logger) *sorter {
-	return &sorter{ln: ln, std: newChanListener(ln), h2: h2, tlsCfg: tlsCfg, timeout: timeout, log: log}
+	return &sorter{ln: ln, std: newChanListener(ln), h2: h2, tlsCfg: tlsCfg, timeout: timeout, log: log,
+		inFlight: make(map[net.Conn]struct{})}
 }
+
+// stop stops accepting, interrupts the connections being sorted (a handshake or a peek
+// waiting for a silent client) and waits for the sorting goroutines.
+func (s *sorter) stop() {
+	_ = s.std.Close()
+	s.mu.Lock()
+	s.stopped = true
+	for nc := range s.inFlight {
+		_ = nc.SetDeadline(aLongTimeAgo)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
 
 // run accepts until the listener is closed; then it waits for the sorting goroutines.
 func (s *sorter) run() {
@@ -66,6 +86,19 @@ func (s *sorter) run() {
 }
 
 func (s *sorter) sort(nc net.Conn) {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	s.inFlight[nc] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.inFlight, nc)
+		s.mu.Unlock()
+	}()
 	deadline := time.Now().Add(s.timeout)
 	if s.tlsCfg != nil {
 		tc := tls.Server(nc, s.tlsCfg)
