@@ -171,16 +171,20 @@ func (c *conn) readLoop() error {
 
 	first := true
 	for {
+		// Deadlines are set under mu, where removeLocked and goAway set theirs.
 		c.mu.Lock()
 		idle := len(c.streams) == 0
-		c.mu.Unlock()
 		switch {
+		case c.goneAway && idle:
+			c.mu.Unlock()
+			return nil // drained: the last stream ended after GOAWAY
 		case first:
 		case idle:
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 		default:
 			_ = c.nc.SetReadDeadline(time.Time{})
 		}
+		c.mu.Unlock()
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			var se http2.StreamError
