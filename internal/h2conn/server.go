@@ -55,7 +55,7 @@ type Config struct {
 	// PrefaceTimeout bounds the wait for the client's preface and first SETTINGS.
 	PrefaceTimeout time.Duration
 	// MaxResetsPerSecond bounds the streams a client may reset (or have refused) per
-	// second; beyond it the connection is closed with ENHANCE_YOUR_CALM. Default 200.
+	// second; beyond it the connection is closed with ENHANCE_YOUR_CALM. Default 1000.
 	MaxResetsPerSecond int
 	// MaxControlPerSecond bounds the PING and SETTINGS frames a client may send per second.
 	// Default 1000.
@@ -83,7 +83,7 @@ func (c Config) withDefaults() Config {
 		c.PrefaceTimeout = DefaultPrefaceTimeout
 	}
 	if c.MaxResetsPerSecond <= 0 {
-		c.MaxResetsPerSecond = 200
+		c.MaxResetsPerSecond = 1000
 	}
 	if c.MaxControlPerSecond <= 0 {
 		c.MaxControlPerSecond = 1000
