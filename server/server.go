@@ -276,6 +276,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 	// close when their last stream ended.
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Drain+10*time.Second)
 	defer cancel()
+	if h2 != nil {
+		stopSorted()
+		h2.GoAway() // before the drain ends any stream: clients learn it first
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -287,7 +291,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stopSorted()
 			h2err = h2.Shutdown(shutCtx)
 		}()
 	}
@@ -303,7 +306,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// With the sorter, its listener was closed before Shutdown: Serve may report that.
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !(sort != nil && errors.Is(err, net.ErrClosed)) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil

@@ -63,6 +63,11 @@ func (s *sorter) run() {
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
+			select {
+			case <-s.std.done:
+				return // stopped
+			default:
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscallEMFILE) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)

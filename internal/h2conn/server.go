@@ -140,10 +140,10 @@ func (s *Server) remove(c *conn) {
 	s.mu.Unlock()
 }
 
-// Shutdown sends GOAWAY on every connection (no new streams; the open ones go on), closes
-// each once its streams have ended, and returns when all are closed — or when ctx is done,
-// after closing the rest.
-func (s *Server) Shutdown(ctx context.Context) error {
+// GoAway sends GOAWAY on every connection and refuses new ones: no new streams, the open
+// ones go on, and each connection closes once its last stream ended. Shutdown does it too;
+// calling GoAway first lets the caller order it before ending streams itself.
+func (s *Server) GoAway() {
 	s.mu.Lock()
 	s.shutdown = true
 	conns := make([]*conn, 0, len(s.conns))
@@ -154,6 +154,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.goAway()
 	}
+}
+
+// Shutdown sends GOAWAY on every connection (no new streams; the open ones go on), closes
+// each once its streams have ended, and returns when all are closed — or when ctx is done,
+// after closing the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.GoAway()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
