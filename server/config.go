@@ -52,7 +52,8 @@ type Config struct {
 	MaxTopics int `yaml:"max_topics"`
 	// NoHijack keeps every stream on its HTTP handler goroutine. By default a plain HTTP/1.1
 	// stream on Linux is hijacked once it starts and driven by the hub's writer pool, so an
-	// idle stream costs no goroutine and no buffer.
+	// idle stream costs no goroutine and no buffer; so is an HTTP/2 stream on Herald's
+	// HTTP/2 engine (HTTP2Streams "detached").
 	NoHijack bool `yaml:"no_hijack"`
 	// HTTP2Streams picks the HTTP/2 server: "detached" (the default where the hub's writer
 	// pool runs, Linux) serves HTTP/2 connections with Herald's own engine
