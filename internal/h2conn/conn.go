@@ -138,6 +138,7 @@ func (c *conn) serve() {
 	err := c.readLoop()
 	var ce connError
 	var h2ce http2.ConnectionError
+	linger := true
 	switch {
 	case errors.As(err, &ce):
 		c.srv.cfg.Logger.Debug("http2 connection error", "remote", c.remote, "err", err)
@@ -145,8 +146,10 @@ func (c *conn) serve() {
 	case errors.As(err, &h2ce):
 		c.srv.cfg.Logger.Debug("http2 connection error", "remote", c.remote, "err", err)
 		c.sendGoAway(http2.ErrCode(h2ce))
+	default:
+		linger = false
 	}
-	c.teardown()
+	c.teardown(linger)
 }
 
 func (c *conn) readLoop() error {
@@ -543,7 +546,12 @@ func (c *conn) sendGoAway(code http2.ErrCode) {
 
 // teardown ends the connection after the reader stopped: every stream is told, the
 // writer flushes what is queued (a GOAWAY) and the socket is closed.
-func (c *conn) teardown() {
+//
+// With linger (the connection ends on the client's error), the socket's write side is shut
+// first and what the client still sends is read and dropped for up to a second: closing a
+// socket with unread input would reset it, and the client could lose the GOAWAY that tells
+// it why.
+func (c *conn) teardown(linger bool) {
 	c.mu.Lock()
 	c.closed = true
 	var gones []func()
@@ -578,6 +586,13 @@ func (c *conn) teardown() {
 		c.cond.Wait()
 	}
 	c.mu.Unlock()
+	if linger {
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.CopyN(io.Discard, c.nc, 256<<10)
+	}
 	_ = c.nc.Close()
 	c.srv.remove(c)
 }
