@@ -73,8 +73,9 @@ type Conn struct {
 
 	// Sink mode (sink.go): the pool writes through a FrameSink instead of a socket. Last in
 	// the struct, so that the hot fields above keep their layout.
-	sink  FrameSink   // set before the pool owns the connection, then read-only
-	stall *time.Timer // guarded by mu: the sink has been blocked since this timer started
+	sink    FrameSink   // set before the pool owns the connection, then read-only
+	stall   *time.Timer // guarded by mu: the sink has been blocked since this timer started
+	resumed bool        // guarded by mu: the sink resumed c before writeSink handed it over
 }
 
 // enqueue appends a frame without ever blocking; a connection whose queue would exceed its

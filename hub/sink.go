@@ -98,9 +98,6 @@ func (w *worker) writeSink(c *Conn) bool {
 		c.evs += int64(n)
 		c.h.obs.Delivered(n, lat)
 	}
-	c.mu.Lock()
-	c.flushing = true
-	c.mu.Unlock()
 	if c.open <= 0 {
 		c.close(ReasonFinal)
 	}
@@ -110,16 +107,23 @@ func (w *worker) writeSink(c *Conn) bool {
 	} else {
 		w.buf = nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if sent {
-		c.flushing = false
 		return true
 	}
-	if c.flushing && c.stall == nil {
-		// The sink owns c: a client that opens no window for the write timeout is cut off.
-		c.stall = time.AfterFunc(c.h.opts.WriteTimeout, c.stalled)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.resumed {
+		// The sink sent what it kept before we got here: we still own c.
+		c.resumed = false
+		return true
 	}
+	if c.closed && c.reason != ReasonFinal {
+		return true // closed meanwhile: ours to end (the sink drops what it kept)
+	}
+	// The sink owns c now: a close takes it back, and a client that opens no window for the
+	// write timeout is cut off.
+	c.flushing = true
+	c.stall = time.AfterFunc(c.h.opts.WriteTimeout, c.stalled)
 	return false
 }
 
@@ -128,6 +132,8 @@ func (c *Conn) resumeSink() {
 	c.mu.Lock()
 	if c.flushing {
 		c.takeBackLocked()
+	} else {
+		c.resumed = true // before writeSink handed c over: it keeps it
 	}
 	c.mu.Unlock()
 }
