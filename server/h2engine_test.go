@@ -496,3 +496,46 @@ func TestH2EngineStdFallback(t *testing.T) {
 	postJSON(t, "http://"+n.addr, `{"topic":"std","data":"std"}`)
 	s.Expect(t, "std")
 }
+
+// A final event and the max lifetime end an HTTP/2 stream cleanly (END_STREAM: the client
+// reads a clean end, not a reset), with the right reasons; a cursor at the final event
+// gets 204.
+func TestH2EngineStreamEnds(t *testing.T) {
+	n := serveH2(t, server.Config{MaxLifetime: 400 * time.Millisecond})
+	var dials atomic.Int32
+	client, tr := h2cClient(&dials)
+	defer tr.CloseIdleConnections()
+	base := "http://" + n.addr
+
+	s := openWith(t, client, base+"/v1/events?topic=end:final", nil)
+	waitUntil(t, func() bool { return n.srv.Hub().Conns() == 1 })
+	postJSON(t, base, `{"topic":"end:final","data":"last","final":true}`)
+	evs := s.Expect(t, "last")
+	s.ExpectEnd(t)
+	if err := <-s.Done; err != nil {
+		t.Fatalf("the final end was not clean: %v", err)
+	}
+	waitUntil(t, func() bool { return n.obs.count(hub.ReasonFinal) == 1 })
+	resp, err := client.Do(func() *http.Request {
+		req, _ := http.NewRequest("GET", base+"/v1/events?topic=end:final", nil)
+		req.Header.Set("Last-Event-ID", evs[0].ID)
+		return req
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("resume at the final event: %d, want 204", resp.StatusCode)
+	}
+
+	s2 := openWith(t, client, base+"/v1/events?topic=end:life", nil)
+	s2.ExpectEnd(t)
+	if err := <-s2.Done; err != nil {
+		t.Fatalf("the lifetime end was not clean: %v", err)
+	}
+	waitUntil(t, func() bool { return n.obs.count(hub.ReasonLifetime) == 1 })
+	if d := dials.Load(); d != 1 {
+		t.Fatalf("%d connections, want 1", d)
+	}
+}
