@@ -70,12 +70,12 @@ type Conn struct {
 	pooled    bool // the writer pool drives the connection (no goroutine of its own)
 	scheduled bool // pooled: an owner (a run queue, a worker or a flusher) holds it
 	flushing  bool // pooled: a flusher goroutine (or the sink) owns it and may block in a write
+	resumed   bool // sink: the sink resumed c before writeSink handed it over (sink.go)
 
 	// Sink mode (sink.go): the pool writes through a FrameSink instead of a socket. Last in
 	// the struct, so that the hot fields above keep their layout.
 	sink    FrameSink   // set before the pool owns the connection, then read-only
-	stall   *time.Timer // guarded by mu: the sink has been blocked since this timer started
-	resumed bool        // guarded by mu: the sink resumed c before writeSink handed it over
+	stall *time.Timer // guarded by mu: the sink has been blocked since this timer started
 }
 
 // enqueue appends a frame without ever blocking; a connection whose queue would exceed its
