@@ -74,7 +74,7 @@ type Conn struct {
 
 	// Sink mode (sink.go): the pool writes through a FrameSink instead of a socket. Last in
 	// the struct, so that the hot fields above keep their layout.
-	sink    FrameSink   // set before the pool owns the connection, then read-only
+	sink  FrameSink   // set before the pool owns the connection, then read-only
 	stall *time.Timer // guarded by mu: the sink has been blocked since this timer started
 }
 
