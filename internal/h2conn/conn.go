@@ -77,6 +77,8 @@ type conn struct {
 	peerFrame  uint32 // the peer's SETTINGS_MAX_FRAME_SIZE
 	blocked    []*Stream
 	recvConn   int64 // connection receive window left
+
+	wdone chan struct{} // closed when the writer goroutine has ended
 }
 
 // hdrBuf collects one header block for the encoder.
@@ -105,6 +107,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		peerWindow: 65535,
 		peerFrame:  16384,
 		recvConn:   initialConnWindow,
+		wdone:      make(chan struct{}),
 	}
 	c.cond.L = &c.mu
 	c.rd = bufio.NewReaderSize(nc, 4<<10)
@@ -580,12 +583,9 @@ func (c *conn) teardown(linger bool) {
 	}
 	runAll(gones)
 	c.cxl()
-	// Wait for the writer to flush and stop, then close the socket.
-	c.mu.Lock()
-	for c.out != nil && len(c.out) > 0 && c.dead == nil {
-		c.cond.Wait()
-	}
-	c.mu.Unlock()
+	// Wait for the writer to write what is queued (the last frames: END_STREAM, GOAWAY) and
+	// stop, then close the socket.
+	<-c.wdone
 	if linger {
 		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()

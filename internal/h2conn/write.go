@@ -19,6 +19,7 @@ import (
 // writeLoop is the connection's writer goroutine.
 func (c *conn) writeLoop() {
 	defer c.srv.wg.Done()
+	defer close(c.wdone)
 	c.mu.Lock()
 	for {
 		for len(c.out) == 0 && !c.closed {
