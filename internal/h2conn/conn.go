@@ -201,6 +201,16 @@ func (c *conn) readLoop() error {
 				}
 				continue
 			}
+			var ne net.Error
+			if !first && errors.As(err, &ne) && ne.Timeout() {
+				c.mu.Lock()
+				drained := c.goneAway
+				c.mu.Unlock()
+				if drained {
+					return nil // the last stream ended after GOAWAY
+				}
+				return connError{http2.ErrCodeNo, "idle timeout"} // GOAWAY, then close
+			}
 			return err
 		}
 		if first {

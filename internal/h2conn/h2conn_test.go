@@ -296,3 +296,21 @@ func TestShutdownGoAway(t *testing.T) {
 		t.Fatal("Shutdown did not return")
 	}
 }
+
+// A connection without streams for the idle timeout gets GOAWAY (NO_ERROR) and is closed.
+func TestIdleTimeoutGoAway(t *testing.T) {
+	_, addr := serve(t, Config{Handler: http.NotFoundHandler(), IdleTimeout: 100 * time.Millisecond})
+	c := dialRaw(t, addr)
+	c.get(1, "/")
+	if code := c.goAway(); code != http2.ErrCodeNo {
+		t.Fatalf("GOAWAY %v", code)
+	}
+	for {
+		if _, err := c.fr.ReadFrame(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("after GOAWAY: %v, want the connection closed", err)
+			}
+			return
+		}
+	}
+}
