@@ -21,6 +21,7 @@ package h2conn
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -110,7 +111,12 @@ func newConn(s *Server, nc net.Conn) *conn {
 		wdone:      make(chan struct{}),
 	}
 	c.cond.L = &c.mu
-	c.rd = bufio.NewReaderSize(nc, 4<<10)
+	// A TLS connection buffers its records already: a larger buffer would only copy.
+	rdSize := 4 << 10
+	if _, ok := nc.(*tls.Conn); ok {
+		rdSize = 16
+	}
+	c.rd = bufio.NewReaderSize(nc, rdSize)
 	c.fr = http2.NewFramer(outWriter{c}, c.rd)
 	c.fr.SetMaxReadFrameSize(maxFrameSize)
 	c.fr.MaxHeaderListSize = s.cfg.MaxHeaderListSize
