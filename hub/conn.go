@@ -69,7 +69,13 @@ type Conn struct {
 	reason    Reason
 	pooled    bool // the writer pool drives the connection (no goroutine of its own)
 	scheduled bool // pooled: an owner (a run queue, a worker or a flusher) holds it
-	flushing  bool // pooled: a flusher goroutine owns it and may block in a write
+	flushing  bool // pooled: a flusher goroutine (or the sink) owns it and may block in a write
+	resumed   bool // sink: the sink resumed c before writeSink handed it over (sink.go)
+
+	// Sink mode (sink.go): the pool writes through a FrameSink instead of a socket. Last in
+	// the struct, so that the hot fields above keep their layout.
+	sink  FrameSink   // set before the pool owns the connection, then read-only
+	stall *time.Timer // guarded by mu: the sink has been blocked since this timer started
 }
 
 // enqueue appends a frame without ever blocking; a connection whose queue would exceed its
@@ -134,8 +140,14 @@ func (c *Conn) closeLocked(r Reason) {
 	close(c.done)
 	if c.pooled {
 		if c.flushing && r != ReasonFinal {
-			// Unblock the flusher; it hands the connection back to the pool, which ends it.
-			_ = c.nc.SetWriteDeadline(aLongTimeAgo)
+			if c.sink != nil {
+				// Take the stream back from the sink; its worker ends it (and the sink
+				// drops what it kept).
+				c.takeBackLocked()
+			} else {
+				// Unblock the flusher; it hands the connection back to the pool, which ends it.
+				_ = c.nc.SetWriteDeadline(aLongTimeAgo)
+			}
 		}
 		c.scheduleLocked()
 		return

@@ -205,6 +205,12 @@ func (w *worker) serve(c *Conn) {
 		c.q = c.q[:0]
 		c.qBytes = 0
 		c.mu.Unlock()
+		if c.sink != nil {
+			if !w.writeSink(c) {
+				return // the sink owns c now
+			}
+			continue
+		}
 		if !w.write(c) {
 			return // a flusher owns c now
 		}
@@ -293,6 +299,10 @@ func (w *worker) end(c *Conn) {
 	clear(c.q)
 	c.q, c.qBytes = nil, 0
 	c.mu.Unlock()
+	if c.sink != nil {
+		w.endSink(c, r)
+		return
+	}
 	if graceful(r) && len(c.pend) == 0 {
 		b := w.buf[:0]
 		if r != ReasonFinal && c.open > 0 {

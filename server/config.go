@@ -52,8 +52,15 @@ type Config struct {
 	MaxTopics int `yaml:"max_topics"`
 	// NoHijack keeps every stream on its HTTP handler goroutine. By default a plain HTTP/1.1
 	// stream on Linux is hijacked once it starts and driven by the hub's writer pool, so an
-	// idle stream costs no goroutine and no buffer.
+	// idle stream costs no goroutine and no buffer; so is an HTTP/2 stream on Herald's
+	// HTTP/2 engine (HTTP2Streams "detached").
 	NoHijack bool `yaml:"no_hijack"`
+	// HTTP2Streams picks the HTTP/2 server: "detached" (the default where the hub's writer
+	// pool runs, Linux) serves HTTP/2 connections with Herald's own engine
+	// (internal/h2conn), whose event streams are driven by the writer pool without a
+	// goroutine each; "std" serves them with net/http's HTTP/2 server, every stream in its
+	// handler goroutine. Elsewhere it is always "std".
+	HTTP2Streams string `yaml:"http2_streams"`
 	// Namespaces holds per-namespace settings; the namespace of a topic is the part before
 	// its first ':'.
 	Namespaces map[string]Namespace `yaml:"namespaces"`
@@ -80,6 +87,12 @@ type Namespace struct {
 	// NamespacePresence: offline_webhook, presence_events, personal (server/presence.go).
 	NamespacePresence `yaml:",inline"`
 }
+
+// Values of Config.HTTP2Streams.
+const (
+	HTTP2Detached = "detached"
+	HTTP2Std      = "std"
+)
 
 // withDefaults fills zero values and validates: the one place the configuration is checked
 // (the authenticator checks key material when it loads it).
@@ -110,6 +123,13 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SendBuffer == 0 {
 		c.SendBuffer = hub.DefaultSendBuffer
+	}
+	switch c.HTTP2Streams {
+	case "":
+		c.HTTP2Streams = HTTP2Detached
+	case HTTP2Detached, HTTP2Std:
+	default:
+		return c, fmt.Errorf("http2-streams must be %q or %q, got %q", HTTP2Detached, HTTP2Std, c.HTTP2Streams)
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes

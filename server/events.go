@@ -55,6 +55,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		// herald probe (package probe) asks which HTTP version the last proxy spoke to us.
 		w.Header().Set("Herald-Request-Proto", r.Proto)
 	}
+	if s.detachableH2(w, r) && s.serveDetachedH2(w, c, release) {
+		release = func() {}
+		return
+	}
 	if s.detachable(r) && s.serveDetached(w, c, release) {
 		release = func() {}
 		return

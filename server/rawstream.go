@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/hub"
+	"github.com/heraldpush/herald/internal/h2conn"
 )
 
 // detachable reports whether a stream request may leave net/http for the hub's writer pool:
@@ -48,5 +49,49 @@ func (s *Server) serveDetached(w http.ResponseWriter, c *hub.Conn, release func(
 	}
 	c.OnEnd(release)
 	c.RunDetached(nc, head.Bytes())
+	return true
+}
+
+// h2Detacher is the ResponseWriter of Herald's HTTP/2 engine (internal/h2conn).
+type h2Detacher interface {
+	Detach() (*h2conn.Stream, error)
+}
+
+// h2Writer finds the engine's ResponseWriter under w's wrappers, or nil.
+func h2Writer(w http.ResponseWriter) h2Detacher {
+	for {
+		if d, ok := w.(h2Detacher); ok {
+			return d
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+}
+
+// detachableH2 reports whether a stream request arrived on Herald's HTTP/2 engine and may
+// leave its handler goroutine for the hub's writer pool (a GET, Config.NoHijack unset).
+func (s *Server) detachableH2(w http.ResponseWriter, r *http.Request) bool {
+	return !s.cfg.NoHijack && r.ProtoMajor == 2 && r.Method == http.MethodGet && h2Writer(w) != nil &&
+		s.hub.CanDetach()
+}
+
+// serveDetachedH2 sends the stream's response headers on its HTTP/2 stream and hands the
+// stream to the hub as a detached sink: the setup runs here, then the writer pool frames
+// its writes as DATA on the shared connection and the handler goroutine returns. It reports
+// false, having sent nothing, when the stream cannot be detached (the client reset it).
+func (s *Server) serveDetachedH2(w http.ResponseWriter, c *hub.Conn, release func()) bool {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	st, err := h2Writer(w).Detach()
+	if err != nil {
+		return false
+	}
+	c.OnEnd(release)
+	c.RunSink(st)
 	return true
 }

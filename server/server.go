@@ -37,6 +37,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/hub"
+	"github.com/heraldpush/herald/internal/h2conn"
 	"github.com/heraldpush/herald/mercure"
 	"github.com/heraldpush/herald/metrics"
 )
@@ -228,6 +229,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 		protocols.SetHTTP2(true)
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"h2", "http/1.1"}}
+	}
+	// Herald's HTTP/2 engine takes the HTTP/2 connections where the writer pool runs; the
+	// standard server gets the rest from the sorter (sorter.go).
+	var h2 *h2conn.Server
+	var sort *sorter
+	if s.cfg.HTTP2Streams == HTTP2Detached && s.hub.CanDetach() {
+		h2 = h2conn.NewServer(h2conn.Config{
+			Handler:           s.Handler(),
+			MaxHeaderListSize: uint32(hs.MaxHeaderBytes),
+			IdleTimeout:       hs.IdleTimeout,
+			PrefaceTimeout:    s.cfg.Limits.ReadHeaderTimeout,
+			ConnContext:       withConn,
+			Logger:            s.log,
+		})
+		sort = newSorter(ln, hs.TLSConfig, h2, s.cfg.Limits.ReadHeaderTimeout, s.log)
+		ln = sort.std
+		go sort.run()
+	} else if hs.TLSConfig != nil {
 		ln = tls.NewListener(ln, hs.TLSConfig)
 	}
 	if ready != nil {
@@ -235,30 +254,60 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	// stopSorted stops accepting and waits for the sorter; h2's connections are the caller's.
+	stopSorted := func() {
+		if sort != nil {
+			sort.stop()
+		}
+	}
 	select {
 	case err := <-errc:
+		stopSorted()
+		if h2 != nil {
+			h2.Close()
+		}
 		s.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down: draining streams", "window", s.cfg.Drain, "streams", s.hub.Conns())
 	// Stop accepting and end streams spread over the window; Shutdown returns once every
-	// handler (stream) has returned.
+	// handler (stream) has returned. HTTP/2 connections of the engine get GOAWAY at once and
+	// close when their last stream ended.
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Drain+10*time.Second)
 	defer cancel()
+	if h2 != nil {
+		stopSorted()
+		h2.GoAway() // before the drain ends any stream: clients learn it first
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		s.Drain(shutCtx)
 	}()
+	var h2err error
+	if h2 != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h2err = h2.Shutdown(shutCtx)
+		}()
+	}
 	err := hs.Shutdown(shutCtx)
 	wg.Wait()
 	s.Close()
+	if h2 != nil {
+		h2.Close() // after the hub ended every stream; a no-op unless the drain timed out
+	}
+	if err == nil && h2err != nil {
+		err = h2err
+	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// With the sorter, its listener was closed before Shutdown: Serve may report that.
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !(sort != nil && errors.Is(err, net.ErrClosed)) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil

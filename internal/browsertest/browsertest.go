@@ -35,8 +35,9 @@ type Browser struct {
 
 // Start launches a fresh headless Chromium (own user-data-dir, no sandbox since tests run as
 // root, no background networking) and stops it when the test ends. It fails the test with a
-// clear message when no browser is installed or it cannot start.
-func Start(tb testing.TB) *Browser {
+// clear message when no browser is installed or it cannot start. extra adds allocator
+// options (flags) to the defaults.
+func Start(tb testing.TB, extra ...chromedp.ExecAllocatorOption) *Browser {
 	tb.Helper()
 	path := os.Getenv("HERALD_CHROME")
 	if path == "" {
@@ -68,6 +69,7 @@ func Start(tb testing.TB) *Browser {
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("mute-audio", true),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithLogf(tb.Logf))
 	tb.Cleanup(func() {

@@ -1,0 +1,178 @@
+package hub
+
+// Detached streams on a transport the pool does not write itself: a FrameSink, such as an
+// HTTP/2 stream that shares its connection with other streams (package internal/h2conn).
+//
+// The pool drives a sink stream exactly like a hijacked HTTP/1.1 stream (pool.go), with
+// the same ownership rules; only the write differs. Instead of a non-blocking write(2) the
+// worker hands the encoded bytes to Sink.Send, which never blocks: it frames what the
+// transport lets it send now (its flow-control windows, its connection's buffer) and keeps
+// the rest. When it kept bytes, the sink owns the stream the way a flusher does: fan-out
+// still queues (and the queue bound still cuts a slow consumer off), and the sink calls the
+// resume function once it sent what it kept, which hands the stream back to its worker. A
+// stream that stays blocked for the write timeout is a slow consumer.
+
+import (
+	"time"
+)
+
+// FrameSink carries a detached stream's bytes over a transport shared with other streams.
+// Its Stream methods serve the setup (preamble and history) with blocking writes in the
+// goroutine of RunSink; after that the writer pool uses Send and End.
+type FrameSink interface {
+	Stream
+	// Attach gives the sink the hub's callbacks: resume, to call once it has sent all it
+	// kept after a Send that reported false; gone, to call when the client left (the stream
+	// was reset, the connection closed). The sink calls them without holding its own locks,
+	// from any goroutine.
+	Attach(resume, gone func())
+	// Send takes p without blocking and without keeping a reference to it. It reports false
+	// when it kept part of p (copied) to send later.
+	Send(p []byte) bool
+	// End ends the stream once. With graceful, the sink sends tail and ends the stream
+	// cleanly if it holds nothing unsent and the transport lets it send tail now; otherwise,
+	// and without graceful, it drops what it kept and resets the stream.
+	End(tail []byte, graceful bool)
+}
+
+// RunSink serves the stream through sink, like RunDetached: the preamble and history are
+// written in the caller's goroutine through sink's blocking Write, then the stream is
+// handed to the writer pool and RunSink returns (detached true); the pool ends it later with
+// sink.End. If the stream ends during the setup instead, it returns why, with detached false,
+// the sink ended. CanDetach must have reported true.
+func (c *Conn) RunSink(sink FrameSink) (r Reason, detached bool) {
+	h := c.h
+	p := h.pool
+	c.stream = sink
+	c.start = time.Now()
+	h.obs.ConnOpened()
+	sink.Attach(c.resumeSink, func() { c.close(ReasonClientClosed) })
+	r, live := c.setup(c.done)
+	if live && p != nil {
+		p.mu.Lock()
+		if !p.closed {
+			p.conns.Add(1)
+			detached = true
+		}
+		p.mu.Unlock()
+	}
+	if detached {
+		c.wbuf, c.lat, c.wq = nil, nil, nil
+		c.mu.Lock()
+		c.stream = nil
+		c.sink = sink
+		c.pooled = true
+		if len(c.q) > 0 || c.closed {
+			c.scheduleLocked()
+		}
+		c.mu.Unlock()
+		return 0, true
+	}
+	if live {
+		r = ReasonShutdown
+	}
+	c.finish(r)
+	r, _ = c.closeReason()
+	sink.End(nil, graceful(r))
+	return r, false
+}
+
+// writeSink hands w.ents to c's sink. It reports false when the sink kept bytes and owns c
+// until it resumes it (or the stall timer or a close takes it back).
+func (w *worker) writeSink(c *Conn) bool {
+	nowNs := time.Now().UnixNano()
+	b, lat, n := c.encode(w.buf[:0], w.lat[:0], w.ents, nowNs)
+	w.lat = lat
+	clear(w.ents)
+	if cap(w.ents) > 4096 {
+		w.ents = nil
+	}
+	if len(b) == 0 {
+		return true
+	}
+	// Everything the owner does with c happens before Send: once the sink kept bytes, it
+	// may resume c in another goroutine at any moment.
+	c.bytes += int64(len(b))
+	c.lastWrite.Store(nowNs)
+	if n > 0 {
+		c.evs += int64(n)
+		c.h.obs.Delivered(n, lat)
+	}
+	if c.open <= 0 {
+		c.close(ReasonFinal)
+	}
+	sent := c.sink.Send(b)
+	if cap(b) <= 64<<10 {
+		w.buf = b[:0]
+	} else {
+		w.buf = nil
+	}
+	if sent {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.resumed {
+		// The sink sent what it kept before we got here: we still own c.
+		c.resumed = false
+		return true
+	}
+	if c.closed && c.reason != ReasonFinal {
+		return true // closed meanwhile: ours to end (the sink drops what it kept)
+	}
+	// The sink owns c now: a close takes it back, and a client that opens no window for the
+	// write timeout is cut off.
+	c.flushing = true
+	c.stall = time.AfterFunc(c.h.opts.WriteTimeout, c.stalled)
+	return false
+}
+
+// resumeSink is the sink's resume callback: it hands c back to its worker.
+func (c *Conn) resumeSink() {
+	c.mu.Lock()
+	if c.flushing {
+		c.takeBackLocked()
+	} else {
+		c.resumed = true // before writeSink handed c over: it keeps it
+	}
+	c.mu.Unlock()
+}
+
+// stalled ends a sink stream that stayed blocked for the write timeout.
+func (c *Conn) stalled() {
+	c.mu.Lock()
+	if c.flushing {
+		c.closeLocked(ReasonSlowConsumer)
+		if c.flushing { // a final close leaves the sink its bytes; a stall ends that too
+			c.takeBackLocked()
+		}
+	}
+	c.mu.Unlock()
+}
+
+// takeBackLocked ends the sink's ownership of c and gives c to its worker, which still
+// counts as its owner (scheduled stays set).
+func (c *Conn) takeBackLocked() {
+	c.flushing = false
+	if c.stall != nil {
+		c.stall.Stop()
+		c.stall = nil
+	}
+	c.h.pool.worker(c).push(c)
+}
+
+// endSink finishes a closed sink connection; the worker owns it and nobody else ever will.
+func (w *worker) endSink(c *Conn, r Reason) {
+	var tail []byte
+	if graceful(r) && r != ReasonFinal && c.open > 0 {
+		var n int
+		tail, w.lat, n = c.encode(w.buf[:0], w.lat[:0], w.ents, time.Now().UnixNano())
+		c.evs += int64(n)
+		c.bytes += int64(len(tail))
+	}
+	c.sink.End(tail, graceful(r))
+	w.buf = tail[:0]
+	clear(w.ents)
+	c.finish(r)
+	w.p.conns.Done()
+}

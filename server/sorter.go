@@ -1,0 +1,194 @@
+package server
+
+// Sorting accepted connections between Herald's HTTP/2 engine (internal/h2conn) and the
+// standard http.Server. Cleartext: the first bytes are peeked (not read: on Linux with
+// MSG_PEEK, so the standard server reads them itself) — the h2c prior-knowledge preface goes
+// to the engine, anything else to the standard server. TLS: the handshake is done here,
+// and NegotiatedProtocol "h2" goes to the engine, anything else (HTTP/1.1) to the standard
+// server as a finished *tls.Conn, which it serves as TLS without a second handshake. Each
+// connection is sorted in a goroutine of its own under a deadline, so a slow client never
+// holds up accepting.
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald/internal/h2conn"
+)
+
+// sorter accepts from ln and hands every connection to h2 or to std.
+type sorter struct {
+	ln      net.Listener
+	std     *chanListener
+	h2      *h2conn.Server
+	tlsCfg  *tls.Config
+	timeout time.Duration
+	log     *slog.Logger
+	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	stopped  bool
+	inFlight map[net.Conn]struct{} // being sorted: interrupted by stop
+}
+
+func newSorter(ln net.Listener, tlsCfg *tls.Config, h2 *h2conn.Server, timeout time.Duration, log *slog.Logger) *sorter {
+	return &sorter{ln: ln, std: newChanListener(ln), h2: h2, tlsCfg: tlsCfg, timeout: timeout, log: log,
+		inFlight: make(map[net.Conn]struct{})}
+}
+
+// stop stops accepting, interrupts the connections being sorted (a handshake or a peek
+// waiting for a silent client) and waits for the sorting goroutines.
+func (s *sorter) stop() {
+	_ = s.std.Close()
+	s.mu.Lock()
+	s.stopped = true
+	for nc := range s.inFlight {
+		_ = nc.SetDeadline(aLongTimeAgo)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// run accepts until the listener is closed; then it waits for the sorting goroutines.
+func (s *sorter) run() {
+	defer s.wg.Wait()
+	var delay time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.std.done:
+				return // stopped
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscallEMFILE) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				select {
+				case <-time.After(delay):
+					continue
+				case <-s.std.done:
+					return
+				}
+			}
+			s.std.fail(err)
+			return
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.sort(nc)
+		}()
+	}
+}
+
+func (s *sorter) sort(nc net.Conn) {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	s.inFlight[nc] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.inFlight, nc)
+		s.mu.Unlock()
+	}()
+	deadline := time.Now().Add(s.timeout)
+	if s.tlsCfg != nil {
+		tc := tls.Server(nc, s.tlsCfg)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			s.log.Debug("TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+			_ = tc.Close()
+			return
+		}
+		_ = nc.SetDeadline(time.Time{})
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			s.h2.ServeConn(tc)
+			return
+		}
+		s.std.push(tc)
+		return
+	}
+	h2, err := peekPreface(nc, deadline)
+	if err != nil {
+		_ = nc.Close()
+		return
+	}
+	if h2 {
+		s.h2.ServeConn(nc)
+		return
+	}
+	s.std.push(nc)
+}
+
+// chanListener is the standard server's listener: the connections the sorter hands it.
+type chanListener struct {
+	ln   net.Listener
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+	mu   sync.Mutex
+	err  error
+}
+
+func newChanListener(ln net.Listener) *chanListener {
+	return &chanListener{ln: ln, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.err != nil {
+			return nil, l.err
+		}
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) push(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.done:
+		_ = c.Close()
+	}
+}
+
+// fail ends Accept with err (the real listener failed).
+func (l *chanListener) fail(err error) {
+	l.mu.Lock()
+	if l.err == nil {
+		l.err = err
+	}
+	l.mu.Unlock()
+	_ = l.Close()
+}
+
+// Close closes the real listener too: the sorter stops accepting.
+func (l *chanListener) Close() error {
+	var err error
+	l.once.Do(func() {
+		close(l.done)
+		err = l.ln.Close()
+	})
+	return err
+}
+
+func (l *chanListener) Addr() net.Addr { return l.ln.Addr() }
