@@ -2,6 +2,9 @@
 
 package server
 
+// Peeking at a connection's first bytes is Linux-only (MSG_PEEK through syscall.RawConn);
+// elsewhere Herald's HTTP/2 engine is off and the standard server takes every connection.
+
 import (
 	"errors"
 	"net"

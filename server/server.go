@@ -158,6 +158,15 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
+// HTTP2Streams reports which HTTP/2 server Serve uses: HTTP2Detached (Herald's engine,
+// where the configuration asks for it and the hub's writer pool runs) or HTTP2Std.
+func (s *Server) HTTP2Streams() string {
+	if s.cfg.HTTP2Streams == HTTP2Detached && s.hub.CanDetach() {
+		return HTTP2Detached
+	}
+	return HTTP2Std
+}
+
 // Handler returns the HTTP handler with CORS and the admin-token guard applied.
 func (s *Server) Handler() http.Handler { return s.cors(s.adminGuard(s.mux)) }
 
@@ -234,7 +243,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 	// standard server gets the rest from the sorter (sorter.go).
 	var h2 *h2conn.Server
 	var sort *sorter
-	if s.cfg.HTTP2Streams == HTTP2Detached && s.hub.CanDetach() {
+	if s.HTTP2Streams() == HTTP2Detached {
 		h2 = h2conn.NewServer(h2conn.Config{
 			Handler:           s.Handler(),
 			MaxHeaderListSize: uint32(hs.MaxHeaderBytes),

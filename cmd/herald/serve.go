@@ -143,7 +143,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		logger.Info("herald is serving", "url", scheme+"://"+addr.String(), "engine", cfg.Engine, "version", version,
 			"history_size", eff.HistorySize, "history_ttl", eff.HistoryTTL, "heartbeat", eff.Heartbeat,
-			"max_lifetime", eff.MaxLifetime, "http2", "h2c"+map[bool]string{true: "+h2", false: ""}[eff.TLSCert != ""])
+			"max_lifetime", eff.MaxLifetime, "http2", "h2c"+map[bool]string{true: "+h2", false: ""}[eff.TLSCert != ""],
+			"http2_streams", srv.HTTP2Streams())
 		logSecurity(logger, srv, addr) // serve_auth.go
 		// serve_mercure.go:
 		logMercure(logger, eff.Mercure)

@@ -12,8 +12,8 @@ package h2conn
 //   - headers: the Framer decodes at most MaxHeaderListSize (431 beyond) and closes the
 //     connection on a header block far over it (CONTINUATION flood).
 //   - PING and SETTINGS: at most MaxControlPerSecond per second, else ENHANCE_YOUR_CALM.
-//   - output: a peer that does not read its socket holds at most maxOut bytes of control
-//     frames before the connection is closed; data waits for room (detached streams report
+//   - output: a peer that does not read its socket holds at most maxOutHard bytes of control
+//     frames before the connection is closed; data waits for room under maxOut (detached streams report
 //     blocked, handlers wait) and the write timeout ends a connection that never drains.
 //   - request bodies: each stream may send its window (initialWindow) before the handler
 //     reads; the connection's window is initialConnWindow.
