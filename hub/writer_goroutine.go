@@ -24,7 +24,7 @@ type Stream interface {
 // lifetime passes or the node drains. It returns why the stream ended. ctxDone is closed when
 // the client goes away.
 func (c *Conn) Run(ctxDone <-chan struct{}, st Stream) Reason {
-	c.wake = make(chan struct{}, 1) // before setup registers the connection on its topics
+	c.gw = &goWriter{wake: make(chan struct{}, 1)} // before setup registers the connection on its topics
 	c.stream = st
 	c.start = time.Now()
 	c.h.obs.ConnOpened()
@@ -36,13 +36,34 @@ func (c *Conn) Run(ctxDone <-chan struct{}, st Stream) Reason {
 	return r
 }
 
+// goWriter is the state of a stream served by its own writer goroutine: the signal that wakes
+// it and its buffers, kept between writes.
+type goWriter struct {
+	wake chan struct{} // one slot: the queue went from empty to not empty
+	wbuf []byte
+	wq   []entry // the queue's other slice; take swaps them
+	lat  []int64
+}
+
+// signal wakes the writer goroutine; g is nil while a stream of another mode is in its setup.
+func (g *goWriter) signal() {
+	if g == nil {
+		return
+	}
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
 // take swaps the queue out for the writer.
 func (c *Conn) take() []entry {
+	g := c.gw
 	c.mu.Lock()
-	c.q, c.wq = c.wq[:0], c.q
+	c.q, g.wq = g.wq[:0], c.q
 	c.qBytes = 0
 	c.mu.Unlock()
-	return c.wq
+	return g.wq
 }
 
 // flush writes everything queued in one write.
@@ -51,24 +72,25 @@ func (c *Conn) flush() error {
 	if len(q) == 0 {
 		return nil
 	}
+	g := c.gw
 	now := time.Now()
-	b, lat, n := c.encode(c.wbuf[:0], c.lat[:0], q, now.UnixNano())
-	c.lat = lat
+	b, lat, n := c.encode(g.wbuf[:0], g.lat[:0], q, now.UnixNano())
+	g.lat = lat
 	clear(q)
-	if cap(c.wq) > 256 {
-		c.wq = nil
+	if cap(g.wq) > 256 {
+		g.wq = nil
 	}
 	err := c.write(b, now)
 	if cap(b) > 64<<10 {
 		b = nil
 	}
-	c.wbuf = b
+	g.wbuf = b
 	if err != nil {
 		return err
 	}
 	if n > 0 {
 		c.evs += int64(n)
-		c.h.obs.Delivered(n, c.lat)
+		c.h.obs.Delivered(n, g.lat)
 	}
 	return nil
 }
@@ -90,7 +112,7 @@ func (c *Conn) write(b []byte, now time.Time) error {
 func (c *Conn) serveLive(done <-chan struct{}) Reason {
 	for {
 		select {
-		case <-c.wake:
+		case <-c.gw.wake:
 		case <-c.done:
 		case <-done:
 			c.close(ReasonClientClosed)
