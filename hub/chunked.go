@@ -63,7 +63,10 @@ func (s *chunkedStream) Write(p []byte, deadline time.Time) error {
 	}
 	_ = s.nc.SetWriteDeadline(deadline)
 	s.mu.Unlock()
-	bp, _ := s.bufs.Get().(*[]byte)
+	var bp *[]byte
+	if s.bufs != nil {
+		bp, _ = s.bufs.Get().(*[]byte)
+	}
 	if bp == nil {
 		bp = new([]byte)
 	}
@@ -75,7 +78,7 @@ func (s *chunkedStream) Write(p []byte, deadline time.Time) error {
 	b = append(b, p...)
 	b = append(b, '\r', '\n')
 	_, err := s.nc.Write(b)
-	if cap(b) <= maxPooledChunk {
+	if s.bufs != nil && cap(b) <= maxPooledChunk {
 		*bp = b[:0]
 		s.bufs.Put(bp)
 	}
