@@ -51,6 +51,7 @@ type Conn struct {
 
 	onEnd func() // called once when the stream ends (OnEnd)
 	done  chan struct{}
+	wake  chan struct{} // goroutine mode only (made by Run): the writer's signal, rung by fan-out
 
 	// stream is where the setup writes (every mode) and the goroutine writer writes; nil
 	// once the pool drives the connection.
@@ -120,8 +121,11 @@ func (c *Conn) push(f *frame, idx int32, claim bool) bool {
 	}
 	first := len(c.q) == 1
 	c.mu.Unlock()
-	if first {
-		c.gw.signal()
+	if first && c.wake != nil {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
 	return false
 }

@@ -24,7 +24,8 @@ type Stream interface {
 // lifetime passes or the node drains. It returns why the stream ended. ctxDone is closed when
 // the client goes away.
 func (c *Conn) Run(ctxDone <-chan struct{}, st Stream) Reason {
-	c.gw = &goWriter{wake: make(chan struct{}, 1)} // before setup registers the connection on its topics
+	c.wake = make(chan struct{}, 1) // before setup registers the connection on its topics
+	c.gw = &goWriter{}
 	c.stream = st
 	c.start = time.Now()
 	c.h.obs.ConnOpened()
@@ -36,24 +37,12 @@ func (c *Conn) Run(ctxDone <-chan struct{}, st Stream) Reason {
 	return r
 }
 
-// goWriter is the state of a stream served by its own writer goroutine: the signal that wakes
-// it and its buffers, kept between writes.
+// goWriter is the state of a stream served by its own writer goroutine: its buffers, kept
+// between writes. (The signal that wakes it, Conn.wake, stays in Conn: fan-out rings it.)
 type goWriter struct {
-	wake chan struct{} // one slot: the queue went from empty to not empty
 	wbuf []byte
 	wq   []entry // the queue's other slice; take swaps them
 	lat  []int64
-}
-
-// signal wakes the writer goroutine; g is nil while a stream of another mode is in its setup.
-func (g *goWriter) signal() {
-	if g == nil {
-		return
-	}
-	select {
-	case g.wake <- struct{}{}:
-	default:
-	}
 }
 
 // take swaps the queue out for the writer.
@@ -112,7 +101,7 @@ func (c *Conn) write(b []byte, now time.Time) error {
 func (c *Conn) serveLive(done <-chan struct{}) Reason {
 	for {
 		select {
-		case <-c.gw.wake:
+		case <-c.wake:
 		case <-c.done:
 		case <-done:
 			c.close(ReasonClientClosed)
