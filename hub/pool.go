@@ -23,7 +23,7 @@ import (
 //     frames into its own buffer as one HTTP/1.1 chunk and writes it with one non-blocking
 //     write(2) through syscall.RawConn;
 //   - a flusher goroutine, only when that write would block (EAGAIN or a partial write): it
-//     copies the unwritten tail to Conn.pend, writes it with a blocking write under the
+//     copies the unwritten tail to sockConn.pend, writes it with a blocking write under the
 //     write timeout, and hands the connection back to its worker's run queue.
 //
 // Ending. close marks the connection and schedules it; a flusher blocked in a write is
