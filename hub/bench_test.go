@@ -26,6 +26,8 @@ func liveConns(tb testing.TB, h *Hub, topic herald.Topic, n int) []*Conn {
 			tb.Fatal("topic not ready")
 		}
 		c.stream = &discardStream{}
+		c.gw = &goWriter{}
+		c.st = nil
 		c.open = 1
 		t := c.tops[0]
 		t.lock()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -38,13 +39,21 @@ func putChunkSize(b []byte, size int) {
 
 // chunkedStream writes a stream's setup (and, without the pool, its whole life) to a
 // hijacked HTTP/1.1 connection as chunks, with blocking writes.
+//
+// Each chunk (with the response head before the first) is assembled in a buffer borrowed
+// from the hub's pool and written with one plain write: a vectored write (net.Buffers) would
+// cost the same one syscall but make the socket keep its iovec array for its whole life.
 type chunkedStream struct {
 	nc          net.Conn
-	head        []byte // the response head, sent with the first write
+	head        []byte     // the response head, sent with the first write
+	bufs        *sync.Pool // the hub's chunk buffers (*[]byte)
 	mu          sync.Mutex
 	interrupted bool
 	failed      bool
 }
+
+// maxPooledChunk bounds the buffers a chunkedStream gives back to the pool.
+const maxPooledChunk = 64 << 10
 
 func (s *chunkedStream) Write(p []byte, deadline time.Time) error {
 	s.mu.Lock()
@@ -54,11 +63,26 @@ func (s *chunkedStream) Write(p []byte, deadline time.Time) error {
 	}
 	_ = s.nc.SetWriteDeadline(deadline)
 	s.mu.Unlock()
-	size := make([]byte, chunkHead)
-	putChunkSize(size, len(p))
-	bufs := net.Buffers{s.head, size, p, []byte("\r\n")}
+	var bp *[]byte
+	if s.bufs != nil {
+		bp, _ = s.bufs.Get().(*[]byte)
+	}
+	if bp == nil {
+		bp = new([]byte)
+	}
+	b := append((*bp)[:0], s.head...)
 	s.head = nil
-	if _, err := bufs.WriteTo(s.nc); err != nil {
+	at := len(b)
+	b = append(b, chunkRoom...)
+	putChunkSize(b[at:], len(p))
+	b = append(b, p...)
+	b = append(b, '\r', '\n')
+	_, err := s.nc.Write(b)
+	if s.bufs != nil && cap(b) <= maxPooledChunk {
+		*bp = b[:0]
+		s.bufs.Put(bp)
+	}
+	if err != nil {
 		s.failed = true
 		return err
 	}
@@ -86,3 +110,12 @@ func (s *chunkedStream) end(r Reason) {
 }
 
 var errInterrupted = errors.New("hub: stream interrupted")
+
+// sockConn is a detached stream's hijacked socket: its chunked setup writes, then what the
+// writer pool needs to write it (pool.go) and the poller to watch it (poller_linux.go).
+type sockConn struct {
+	chunkedStream
+	raw  syscall.RawConn
+	pend []byte // owner only: the unwritten tail of a partial write
+	junk int32  // poller only: bytes the client sent and the poller discarded
+}

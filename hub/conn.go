@@ -4,10 +4,8 @@ package hub
 // queue that fan-out appends shared frames to without ever blocking.
 
 import (
-	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -23,44 +21,47 @@ type entry struct {
 var connIDs atomic.Uint64
 
 // Conn is one SSE stream: its topics, its position in each, and its queue of frames.
+//
+// Its shape follows a stream's life. What only the setup needs (the client's cursor and
+// replay options, the catch-up waits, the setup's buffer) sits in setupState, dropped once the
+// stream is live. What only one writer mode needs sits behind that mode's pointer: gw for a
+// stream with its own writer goroutine (writer_goroutine.go), sock for a hijacked socket the
+// writer pool writes (pool.go), sink for a FrameSink the pool writes (sink.go). What every
+// live stream needs, and the fields fan-out touches, stay here.
 type Conn struct {
-	h    *Hub
-	id   uint64
-	req  Request
-	tops []*topic
-	subs []sub
+	h      *Hub
+	id     uint64
+	tops   []*topic
+	subs   []sub
+	topics []herald.Topic // Request.Topics, in canonical order
+	user   string         // Request.User
 
-	stream Stream
-
-	// Written by the writer goroutine only.
+	// Written by the stream's writer only (the setup, then its goroutine or pool owner).
 	pos   []herald.Position
-	open  int // topics not yet closed by a final event
-	wbuf  []byte
-	wq    []entry
-	lat   []int64
+	open  int32 // topics not yet closed by a final event
 	bytes int64
 	evs   int64
 
-	onEnd func() // called once when the stream ends (OnEnd)
+	wslot int32 // housekeeping wheel slot and index in it; guarded by the conn shard's mutex
+	widx  int32
 
 	start     time.Time
 	deadline  int64 // Unix nanoseconds, 0 = no max lifetime
 	lastWrite atomic.Int64
-	wslot     int32 // housekeeping wheel slot and index in it; guarded by the conn shard's mutex
-	widx      int32
 
-	catchUp []<-chan struct{} // per topic: the node's catch-up to an ahead cursor (awaitTopics)
-	since   int64             // engine time from which a stream without cursor replays (plan.since)
+	onEnd func() // called once when the stream ends (OnEnd)
+	done  chan struct{}
+	wake  chan struct{} // goroutine mode only (made by Run): the writer's signal, rung by fan-out
 
-	wake chan struct{} // goroutine mode only (made by Run): the writer's signal
-	done chan struct{}
+	// stream is where the setup writes (every mode) and the goroutine writer writes; nil
+	// once the pool drives the connection.
+	stream Stream
+	st     *setupState // until the stream is live (or ends in its setup)
 
-	// Pooled mode (pool.go): the hub's writer pool drives a detached connection.
-	nc     net.Conn
-	raw    syscall.RawConn
-	pend   []byte // owner only: the unwritten tail of a partial write
-	junk   int32  // poller only: bytes the client sent and the poller discarded
-	joined bool   // the presence tracker was told of this stream
+	// Writer modes: at most one is set.
+	gw   *goWriter // its own writer goroutine (Run)
+	sock *sockConn // pooled: a hijacked socket (RunDetached)
+	sink *sinkConn // pooled: a FrameSink (RunSink)
 
 	mu        sync.Mutex // guards the fields below
 	q         []entry
@@ -70,12 +71,22 @@ type Conn struct {
 	pooled    bool // the writer pool drives the connection (no goroutine of its own)
 	scheduled bool // pooled: an owner (a run queue, a worker or a flusher) holds it
 	flushing  bool // pooled: a flusher goroutine (or the sink) owns it and may block in a write
-	resumed   bool // sink: the sink resumed c before writeSink handed it over (sink.go)
+	joined    bool // the presence tracker was told of this stream (not guarded: setup and finish only)
+}
 
-	// Sink mode (sink.go): the pool writes through a FrameSink instead of a socket. Last in
-	// the struct, so that the hot fields above keep their layout.
-	sink  FrameSink   // set before the pool owns the connection, then read-only
-	stall *time.Timer // guarded by mu: the sink has been blocked since this timer started
+// setupState is what a stream needs only until it is live: the parts of its Request that
+// decide its replay, the catch-up waits and the buffer its preamble and history are encoded
+// in. A goroutine-mode stream keeps the buffer (goWriter.wbuf); the rest is dropped.
+type setupState struct {
+	cursor      herald.Cursor
+	cursorError ResetReason
+	earliest    bool
+	replay      []bool
+	deadline    time.Time          // Request.Deadline
+	since       int64              // engine time from which a stream without cursor replays (plan.since)
+	catchUp     []<-chan struct{}  // per topic: the node's catch-up to an ahead cursor (awaitTopics)
+	catchUp1    [1]<-chan struct{} // catchUp's array for a one-topic stream
+	buf         []byte
 }
 
 // enqueue appends a frame without ever blocking; a connection whose queue would exceed its
@@ -104,13 +115,13 @@ func (c *Conn) push(f *frame, idx int32, claim bool) bool {
 			c.mu.Unlock()
 			return true
 		}
-		c.scheduleLocked()
+		c.h.pool.scheduleLocked(c)
 		c.mu.Unlock()
 		return false
 	}
 	first := len(c.q) == 1
 	c.mu.Unlock()
-	if first {
+	if first && c.wake != nil {
 		select {
 		case c.wake <- struct{}{}:
 		default:
@@ -139,17 +150,7 @@ func (c *Conn) closeLocked(r Reason) {
 	}
 	close(c.done)
 	if c.pooled {
-		if c.flushing && r != ReasonFinal {
-			if c.sink != nil {
-				// Take the stream back from the sink; its worker ends it (and the sink
-				// drops what it kept).
-				c.takeBackLocked()
-			} else {
-				// Unblock the flusher; it hands the connection back to the pool, which ends it.
-				_ = c.nc.SetWriteDeadline(aLongTimeAgo)
-			}
-		}
-		c.scheduleLocked()
+		c.h.pool.closedLocked(c, r)
 		return
 	}
 	if c.stream != nil && r != ReasonFinal {

@@ -122,6 +122,8 @@ type Hub struct {
 
 	poolOnce sync.Once
 	pool     *pool // the writer pool for detached streams; nil until CanDetach started it
+
+	chunkBufs sync.Pool // *[]byte: chunk buffers of the setup writes of hijacked streams (chunked.go)
 }
 
 const numShards = 64

@@ -75,7 +75,7 @@ func (p *poller) add(c *Conn) error {
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET}
 	setEventID(&ev, c.id)
 	var err error
-	cerr := c.raw.Control(func(fd uintptr) {
+	cerr := c.sock.raw.Control(func(fd uintptr) {
 		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
 	})
 	if cerr != nil {
@@ -92,7 +92,7 @@ func (p *poller) remove(c *Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.epfd >= 0 {
-		_ = c.raw.Control(func(fd uintptr) {
+		_ = c.sock.raw.Control(func(fd uintptr) {
 			_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
 		})
 	}
@@ -138,7 +138,7 @@ func (p *poller) handle(c *Conn, events uint32) {
 		return
 	}
 	eof := false
-	err := c.raw.Read(func(fd uintptr) bool {
+	err := c.sock.raw.Read(func(fd uintptr) bool {
 		for { // edge-triggered: read until the socket is empty
 			n, err := syscall.Read(int(fd), p.buf)
 			switch {
@@ -150,8 +150,8 @@ func (p *poller) handle(c *Conn, events uint32) {
 				eof = true
 				return true
 			}
-			c.junk += int32(n)
-			if c.junk > maxJunk {
+			c.sock.junk += int32(n)
+			if c.sock.junk > maxJunk {
 				return true
 			}
 		}
@@ -159,8 +159,8 @@ func (p *poller) handle(c *Conn, events uint32) {
 	switch {
 	case eof:
 		c.close(ReasonClientClosed)
-	case c.junk > maxJunk:
-		p.h.log.Warn("client sent data on an event stream; closing it", "bytes", c.junk)
+	case c.sock.junk > maxJunk:
+		p.h.log.Warn("client sent data on an event stream; closing it", "bytes", c.sock.junk)
 		c.close(ReasonError)
 	case err != nil:
 		c.close(ReasonClientClosed)

@@ -23,7 +23,7 @@ import (
 //     frames into its own buffer as one HTTP/1.1 chunk and writes it with one non-blocking
 //     write(2) through syscall.RawConn;
 //   - a flusher goroutine, only when that write would block (EAGAIN or a partial write): it
-//     copies the unwritten tail to Conn.pend, writes it with a blocking write under the
+//     copies the unwritten tail to sockConn.pend, writes it with a blocking write under the
 //     write timeout, and hands the connection back to its worker's run queue.
 //
 // Ending. close marks the connection and schedules it; a flusher blocked in a write is
@@ -107,13 +107,34 @@ func (p *pool) shutdown() {
 
 func (p *pool) worker(c *Conn) *worker { return p.workers[c.id%uint64(len(p.workers))] }
 
+// The pool's two entry points for a connection (called with c.mu held). A pooled connection
+// calls nothing else of the pool: enqueue rings scheduleLocked, close rings closedLocked, and
+// from then on the pool drives the connection.
+
 // scheduleLocked hands a pooled connection to its worker unless somebody owns it already.
-func (c *Conn) scheduleLocked() {
+func (p *pool) scheduleLocked(c *Conn) {
 	if c.scheduled {
 		return
 	}
 	c.scheduled = true
-	c.h.pool.worker(c).push(c)
+	p.worker(c).push(c)
+}
+
+// closedLocked reacts to the close of a pooled connection: an owner that may be blocked (a
+// flusher in its write, a sink holding bytes) is interrupted unless the end is final, and the
+// connection is scheduled, so that its worker ends it.
+func (p *pool) closedLocked(c *Conn, r Reason) {
+	if c.flushing && r != ReasonFinal {
+		if c.sink != nil {
+			// Take the stream back from the sink; its worker ends it (and the sink drops
+			// what it kept).
+			p.takeBackLocked(c)
+		} else {
+			// Unblock the flusher; it hands the connection back to the pool, which ends it.
+			_ = c.sock.nc.SetWriteDeadline(aLongTimeAgo)
+		}
+	}
+	p.scheduleLocked(c)
 }
 
 // push puts c on the run queue. It never blocks: the queue is a slice, the wake channel a
@@ -233,7 +254,7 @@ func (w *worker) write(c *Conn) bool {
 		return true
 	}
 	b = sealChunk(b)
-	written, err := w.rw.write(c.raw, b)
+	written, err := w.rw.write(c.sock.raw, b)
 	if cap(b) <= 64<<10 {
 		w.buf = b[:0]
 	} else {
@@ -254,40 +275,42 @@ func (w *worker) write(c *Conn) bool {
 	}
 	if written < len(b) {
 		// Never lose the tail: it is the only copy of these bytes.
-		c.pend = append([]byte(nil), b[written:]...)
+		c.sock.pend = append([]byte(nil), b[written:]...)
 		c.mu.Lock()
 		c.flushing = true
 		c.mu.Unlock()
-		go c.flushPending()
+		go w.p.flushPending(c)
 		return false
 	}
 	return true
 }
 
-// flushPending writes c.pend with a blocking write under the write timeout, then hands c
-// back to its worker. It runs in its own goroutine, only while a client is slow to read.
-func (c *Conn) flushPending() {
+// flushPending writes c's pending tail with a blocking write under the write timeout, then
+// hands c back to its worker. It runs in its own goroutine, only while a client is slow to
+// read.
+func (p *pool) flushPending(c *Conn) {
+	s := c.sock
 	now := time.Now()
-	_ = c.nc.SetWriteDeadline(now.Add(c.h.opts.WriteTimeout))
+	_ = s.nc.SetWriteDeadline(now.Add(p.h.opts.WriteTimeout))
 	// Checked after setting the deadline: a close that raced with it either set its past
 	// deadline after ours or is seen here.
 	c.mu.Lock()
 	abort := c.closed && c.reason != ReasonFinal
 	c.mu.Unlock()
 	if !abort {
-		n, err := c.nc.Write(c.pend)
+		n, err := s.nc.Write(s.pend)
 		c.bytes += int64(n)
 		if err != nil {
 			c.close(writeErrReason(err))
 		} else {
-			c.pend = nil
+			s.pend = nil
 			c.lastWrite.Store(time.Now().UnixNano())
 		}
 	}
 	c.mu.Lock()
-	_ = c.nc.SetWriteDeadline(time.Time{})
+	_ = s.nc.SetWriteDeadline(time.Time{})
 	c.flushing = false
-	c.h.pool.worker(c).push(c) // still scheduled: the worker owns it next
+	p.worker(c).push(c) // still scheduled: the worker owns it next
 	c.mu.Unlock()
 }
 
@@ -303,7 +326,7 @@ func (w *worker) end(c *Conn) {
 		w.endSink(c, r)
 		return
 	}
-	if graceful(r) && len(c.pend) == 0 {
+	if graceful(r) && len(c.sock.pend) == 0 {
 		b := w.buf[:0]
 		if r != ReasonFinal && c.open > 0 {
 			var n int
@@ -316,21 +339,51 @@ func (w *worker) end(c *Conn) {
 			}
 		}
 		b = append(b, chunkEnd...)
-		n, _ := w.rw.write(c.raw, b) // best effort: the socket is closed next in any case
+		n, _ := w.rw.write(c.sock.raw, b) // best effort: the socket is closed next in any case
 		c.bytes += int64(n)
 		w.buf = b[:0]
 	}
 	clear(w.ents)
-	c.pend = nil
+	c.sock.pend = nil
 	w.p.detachEnd(c, r)
 }
 
 // detachEnd closes a detached connection's socket and reports its end.
 func (p *pool) detachEnd(c *Conn, r Reason) {
 	p.poll.remove(c)
-	closeSocket(c.nc, r)
+	closeSocket(c.sock.nc, r)
 	c.finish(r)
 	p.conns.Done()
+}
+
+// adopt counts c among the pool's connections, unless the pool is shutting down; then it
+// reports false and c must be ended by the caller.
+func (p *pool) adopt() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.conns.Add(1)
+	return true
+}
+
+// takeOver makes the pool the driver of c, an adopted connection whose setup is done: from
+// now on only the pool writes it. A close or frames that came during the setup schedule it.
+func (p *pool) takeOver(c *Conn) {
+	c.mu.Lock()
+	if c.sock != nil {
+		// The setup's deadlines must not fail the pool's non-blocking writes. Cleared under
+		// c.mu: a close that already interrupted the setup (a past deadline) is seen below
+		// and ends the stream through the pool, which may then write the terminator.
+		_ = c.sock.nc.SetWriteDeadline(time.Time{})
+	}
+	c.stream = nil
+	c.pooled = true
+	if len(c.q) > 0 || c.closed {
+		p.scheduleLocked(c)
+	}
+	c.mu.Unlock()
 }
 
 // CanDetach reports whether RunDetached can hand streams to the writer pool here (Linux,
@@ -355,22 +408,26 @@ func (h *Hub) CanDetach() bool {
 // and reports the end to the observer. If the stream ends during the setup instead, it returns
 // why, with detached false, nc closed. CanDetach must have reported true.
 func (c *Conn) RunDetached(nc net.Conn, head []byte) (r Reason, detached bool) {
-	h := c.h
-	p := h.pool
+	st := &sockConn{chunkedStream: chunkedStream{nc: nc, head: head, bufs: &c.h.chunkBufs}}
 	sc, ok := nc.(syscall.Conn)
 	var err error
 	if ok {
-		c.raw, err = sc.SyscallConn()
+		st.raw, err = sc.SyscallConn()
 	}
-	if p == nil || !ok || err != nil {
-		st := &chunkedStream{nc: nc, head: head}
-		r = c.Run(c.done, st)
-		st.end(r)
-		return r, false
+	if p := c.h.pool; p != nil && ok && err == nil {
+		return p.runDetached(c, st)
 	}
-	c.nc = nc
-	h.boundSendBuffer(nc)
-	st := &chunkedStream{nc: nc, head: head}
+	r = c.Run(c.done, &st.chunkedStream)
+	st.end(r)
+	return r, false
+}
+
+// runDetached is RunDetached with the pool: the setup in the caller's goroutine, then the
+// pool takes c over.
+func (p *pool) runDetached(c *Conn, st *sockConn) (r Reason, detached bool) {
+	h := p.h
+	c.sock = st
+	h.boundSendBuffer(st.nc)
 	c.stream = st
 	c.start = time.Now()
 	h.obs.ConnOpened()
@@ -380,27 +437,8 @@ func (c *Conn) RunDetached(nc net.Conn, head []byte) (r Reason, detached bool) {
 		c.close(ReasonError)
 	}
 	r, live := c.setup(c.done)
-	if live {
-		p.mu.Lock()
-		if !p.closed {
-			p.conns.Add(1)
-			detached = true
-		}
-		p.mu.Unlock()
-	}
-	if detached {
-		c.wbuf, c.lat, c.wq = nil, nil, nil
-		c.mu.Lock()
-		// The setup's deadlines must not fail the pool's non-blocking writes. A close that
-		// already interrupted the setup is seen below and ends the stream through the pool,
-		// which may then write the terminator.
-		_ = nc.SetWriteDeadline(time.Time{})
-		c.stream = nil
-		c.pooled = true
-		if len(c.q) > 0 || c.closed {
-			c.scheduleLocked()
-		}
-		c.mu.Unlock()
+	if live && p.adopt() {
+		p.takeOver(c)
 		return 0, true
 	}
 	if live {

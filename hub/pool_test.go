@@ -50,8 +50,9 @@ func pooledConns(tb testing.TB, h *Hub, topic herald.Topic, n int) []*Conn {
 			tb.Fatal(err)
 		}
 		c.stream = nil
-		c.nc = sc
-		c.raw, _ = sc.(syscall.Conn).SyscallConn()
+		c.gw = nil
+		c.sock = &sockConn{chunkedStream: chunkedStream{nc: sc}}
+		c.sock.raw, _ = sc.(syscall.Conn).SyscallConn()
 		c.start = time.Now()
 		if err := h.pool.poll.add(c); err != nil {
 			tb.Fatal(err)
@@ -60,7 +61,6 @@ func pooledConns(tb testing.TB, h *Hub, topic herald.Topic, n int) []*Conn {
 		h.pool.conns.Add(1)
 		c.mu.Lock()
 		c.pooled = true
-		c.wbuf, c.lat, c.wq = nil, nil, nil
 		c.mu.Unlock()
 	}
 	return conns

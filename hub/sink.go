@@ -44,28 +44,13 @@ func (c *Conn) RunSink(sink FrameSink) (r Reason, detached bool) {
 	h := c.h
 	p := h.pool
 	c.stream = sink
+	c.sink = &sinkConn{sink: sink} // read by the pool only once it drives c
 	c.start = time.Now()
 	h.obs.ConnOpened()
-	sink.Attach(c.resumeSink, func() { c.close(ReasonClientClosed) })
+	sink.Attach(func() { p.resumeSink(c) }, func() { c.close(ReasonClientClosed) })
 	r, live := c.setup(c.done)
-	if live && p != nil {
-		p.mu.Lock()
-		if !p.closed {
-			p.conns.Add(1)
-			detached = true
-		}
-		p.mu.Unlock()
-	}
-	if detached {
-		c.wbuf, c.lat, c.wq = nil, nil, nil
-		c.mu.Lock()
-		c.stream = nil
-		c.sink = sink
-		c.pooled = true
-		if len(c.q) > 0 || c.closed {
-			c.scheduleLocked()
-		}
-		c.mu.Unlock()
+	if live && p != nil && p.adopt() {
+		p.takeOver(c)
 		return 0, true
 	}
 	if live {
@@ -75,6 +60,13 @@ func (c *Conn) RunSink(sink FrameSink) (r Reason, detached bool) {
 	r, _ = c.closeReason()
 	sink.End(nil, graceful(r))
 	return r, false
+}
+
+// sinkConn is what the pool keeps of a sink stream: the sink and the state of its ownership.
+type sinkConn struct {
+	sink    FrameSink
+	stall   *time.Timer // guarded by Conn.mu: the sink has been blocked since this timer started
+	resumed bool        // guarded by Conn.mu: the sink resumed c before writeSink handed it over
 }
 
 // writeSink hands w.ents to c's sink. It reports false when the sink kept bytes and owns c
@@ -101,7 +93,7 @@ func (w *worker) writeSink(c *Conn) bool {
 	if c.open <= 0 {
 		c.close(ReasonFinal)
 	}
-	sent := c.sink.Send(b)
+	sent := c.sink.sink.Send(b)
 	if cap(b) <= 64<<10 {
 		w.buf = b[:0]
 	} else {
@@ -112,9 +104,9 @@ func (w *worker) writeSink(c *Conn) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.resumed {
+	if c.sink.resumed {
 		// The sink sent what it kept before we got here: we still own c.
-		c.resumed = false
+		c.sink.resumed = false
 		return true
 	}
 	if c.closed && c.reason != ReasonFinal {
@@ -123,28 +115,29 @@ func (w *worker) writeSink(c *Conn) bool {
 	// The sink owns c now: a close takes it back, and a client that opens no window for the
 	// write timeout is cut off.
 	c.flushing = true
-	c.stall = time.AfterFunc(c.h.opts.WriteTimeout, c.stalled)
+	p := w.p
+	c.sink.stall = time.AfterFunc(c.h.opts.WriteTimeout, func() { p.stalled(c) })
 	return false
 }
 
 // resumeSink is the sink's resume callback: it hands c back to its worker.
-func (c *Conn) resumeSink() {
+func (p *pool) resumeSink(c *Conn) {
 	c.mu.Lock()
 	if c.flushing {
-		c.takeBackLocked()
+		p.takeBackLocked(c)
 	} else {
-		c.resumed = true // before writeSink handed c over: it keeps it
+		c.sink.resumed = true // before writeSink handed c over: it keeps it
 	}
 	c.mu.Unlock()
 }
 
 // stalled ends a sink stream that stayed blocked for the write timeout.
-func (c *Conn) stalled() {
+func (p *pool) stalled(c *Conn) {
 	c.mu.Lock()
 	if c.flushing {
 		c.closeLocked(ReasonSlowConsumer)
 		if c.flushing { // a final close leaves the sink its bytes; a stall ends that too
-			c.takeBackLocked()
+			p.takeBackLocked(c)
 		}
 	}
 	c.mu.Unlock()
@@ -152,13 +145,13 @@ func (c *Conn) stalled() {
 
 // takeBackLocked ends the sink's ownership of c and gives c to its worker, which still
 // counts as its owner (scheduled stays set).
-func (c *Conn) takeBackLocked() {
+func (p *pool) takeBackLocked(c *Conn) {
 	c.flushing = false
-	if c.stall != nil {
-		c.stall.Stop()
-		c.stall = nil
+	if s := c.sink; s.stall != nil {
+		s.stall.Stop()
+		s.stall = nil
 	}
-	c.h.pool.worker(c).push(c)
+	p.worker(c).push(c)
 }
 
 // endSink finishes a closed sink connection; the worker owns it and nobody else ever will.
@@ -170,7 +163,7 @@ func (w *worker) endSink(c *Conn, r Reason) {
 		c.evs += int64(n)
 		c.bytes += int64(len(tail))
 	}
-	c.sink.End(tail, graceful(r))
+	c.sink.sink.End(tail, graceful(r))
 	w.buf = tail[:0]
 	clear(w.ents)
 	c.finish(r)

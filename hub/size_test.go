@@ -20,6 +20,8 @@ func TestPerTopicStructSizes(t *testing.T) {
 		{"topic", unsafe.Sizeof(topic{}), 112},        // the 112-byte size class
 		{"sub", unsafe.Sizeof(sub{}), 16},             // one per topic of a stream, in Conn.subs
 		{"topicSide", unsafe.Sizeof(topicSide{}), 80}, // only while filling, waited for or followed
+		{"Conn", unsafe.Sizeof(Conn{}), 320},          // one per stream: the 320-byte size class (576 before issue 18)
+		{"sockConn", unsafe.Sizeof(sockConn{}), 112},  // one per hijacked stream (was the chunkedStream's 64)
 	} {
 		if c.size > c.max {
 			t.Errorf("unsafe.Sizeof(%s{}) = %d bytes, want at most %d (its size class)", c.name, c.size, c.max)

@@ -46,8 +46,8 @@ func (p *plan) ended() bool { return p.closed && !p.replay && !p.since && p.rese
 func (c *Conn) planTopic(i int, head herald.Position, closed bool) plan {
 	p := plan{head: head, closed: closed, start: head}
 	switch {
-	case c.req.Cursor != nil:
-		cur := c.req.Cursor[i]
+	case c.st.cursor != nil:
+		cur := c.st.cursor[i]
 		switch {
 		case cur.Epoch == head.Epoch && head.Epoch != "":
 			switch {
@@ -65,12 +65,12 @@ func (c *Conn) planTopic(i int, head herald.Position, closed bool) plan {
 		default:
 			p.reset = ResetEpoch
 		}
-	case c.req.CursorError != "":
-	case c.req.Earliest || c.replay(i):
+	case c.st.cursorError != "":
+	case c.st.earliest || c.replay(i):
 		if head.Seq > 0 {
 			p.replay, p.after, p.start = true, 0, herald.Position{Epoch: head.Epoch}
 		}
-	case c.since != 0:
+	case c.st.since != 0:
 		p.since = head.Seq > 0
 	}
 	return p
@@ -79,10 +79,10 @@ func (c *Conn) planTopic(i int, head herald.Position, closed bool) plan {
 // aheadLocked reports that the client's cursor for topic i is past the node's position: in
 // the same epoch further on, or in another epoch the node has not seen.
 func (c *Conn) aheadLocked(i int, t *topic) bool {
-	if c.req.Cursor == nil {
+	if c.st.cursor == nil {
 		return false
 	}
-	cur := c.req.Cursor[i]
+	cur := c.st.cursor[i]
 	switch {
 	case cur.Epoch == t.epoch:
 		return cur.Seq > t.last
@@ -97,7 +97,7 @@ func (c *Conn) aheadLocked(i int, t *topic) bool {
 // sent). The HTTP layer answers 204, which stops an EventSource for good. It is false when
 // the node did not learn the topics' state within Options.ReadyWait.
 func (c *Conn) Ended() bool {
-	if c.req.CursorError != "" {
+	if c.st.cursorError != "" {
 		return false
 	}
 	for i, t := range c.tops {
@@ -115,7 +115,7 @@ func (c *Conn) Ended() bool {
 	return true
 }
 
-func (c *Conn) replay(i int) bool { return c.req.Replay != nil && c.req.Replay[i] }
+func (c *Conn) replay(i int) bool { return c.st.replay != nil && c.st.replay[i] }
 
 // closedChan is a closed channel: waiting on it only checks.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
@@ -157,16 +157,16 @@ func (c *Conn) awaitTopics(done <-chan struct{}, tick func() error) bool {
 		if !wait(ready) {
 			return false
 		}
-		if c.catchUp[i] == nil {
+		if c.st.catchUp[i] == nil {
 			t.lock()
 			if c.aheadLocked(i, t) {
-				c.catchUp[i] = c.h.refillLocked(t)
+				c.st.catchUp[i] = c.h.refillLocked(t)
 			} else {
-				c.catchUp[i] = closedChan
+				c.st.catchUp[i] = closedChan
 			}
 			t.unlock()
 		}
-		if !wait(c.catchUp[i]) {
+		if !wait(c.st.catchUp[i]) {
 			return false
 		}
 	}
@@ -190,7 +190,7 @@ func (c *Conn) replayTopic(i int, p *plan) (int, error) {
 			// History stayed unreachable: say so rather than leave a silent gap.
 			h.log.Warn("history read failed during replay", "topic", t.name, "err", err)
 			c.pos[i] = p.head
-			return total, c.writeReset(ResetExpired, c.req.Topics[i:i+1])
+			return total, c.writeReset(ResetExpired, c.topics[i:i+1])
 		}
 		evs := hist.Events
 		contiguous := hist.State.Epoch == p.head.Epoch && len(evs) > 0
@@ -201,10 +201,10 @@ func (c *Conn) replayTopic(i int, p *plan) (int, error) {
 		}
 		if !contiguous {
 			c.pos[i] = p.head
-			return total, c.writeReset(ResetExpired, c.req.Topics[i:i+1])
+			return total, c.writeReset(ResetExpired, c.topics[i:i+1])
 		}
 		first = false
-		b := c.wbuf[:0]
+		b := c.st.buf[:0]
 		n := 0
 		for j := range evs {
 			ev := &evs[j]
@@ -217,7 +217,7 @@ func (c *Conn) replayTopic(i int, p *plan) (int, error) {
 			after = ev.Seq
 			n++
 		}
-		c.wbuf = b
+		c.st.buf = b
 		if err := c.write(b, time.Now()); err != nil {
 			return total, err
 		}
@@ -298,9 +298,9 @@ func (c *Conn) resolveSince(i int, p *plan, minTime int64) {
 
 // writeReset sends an "event: reset" for topics with the connection's current cursor.
 func (c *Conn) writeReset(reason ResetReason, topics []herald.Topic) error {
-	b := c.appendID(c.wbuf[:0])
+	b := c.appendID(c.st.buf[:0])
 	b = appendResetBody(b, reason, topics)
-	c.wbuf = b
+	c.st.buf = b
 	c.h.obs.Reset(reason)
 	return c.write(b, time.Now())
 }

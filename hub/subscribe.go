@@ -38,17 +38,29 @@ type Request struct {
 // node to know where each topic stands, so that Ended can answer before the response is
 // committed. Every Conn returned must be run with Run or given back with Release.
 func (h *Hub) Open(ctx context.Context, req Request) *Conn {
+	st := &setupState{
+		cursor:      req.Cursor,
+		cursorError: req.CursorError,
+		earliest:    req.Earliest,
+		replay:      req.Replay,
+		deadline:    req.Deadline,
+	}
+	if len(req.Topics) == 1 {
+		st.catchUp = st.catchUp1[:]
+	} else {
+		st.catchUp = make([]<-chan struct{}, len(req.Topics))
+	}
 	c := &Conn{
-		h:    h,
-		id:   connIDs.Add(1),
-		req:  req,
-		tops: make([]*topic, len(req.Topics)),
-		subs: make([]sub, len(req.Topics)),
-		pos:  make([]herald.Position, len(req.Topics)),
-		done: make(chan struct{}),
-
-		catchUp: make([]<-chan struct{}, len(req.Topics)),
-		widx:    -1,
+		h:      h,
+		id:     connIDs.Add(1),
+		topics: req.Topics,
+		user:   req.User,
+		tops:   make([]*topic, len(req.Topics)),
+		subs:   make([]sub, len(req.Topics)),
+		pos:    make([]herald.Position, len(req.Topics)),
+		done:   make(chan struct{}),
+		st:     st,
+		widx:   -1,
 	}
 	for i, name := range req.Topics {
 		c.tops[i] = h.acquire(name)
@@ -85,7 +97,7 @@ func (c *Conn) setup(ctxDone <-chan struct{}) (r Reason, live bool) {
 	// a stream without a cursor then replays what was accepted since its response.
 	ready := c.awaitTopics(closedChan, nil)
 	if !ready || h.draining.Load() {
-		c.since = time.Now().Add(-h.opts.ClockSkew).UnixNano()
+		c.st.since = time.Now().Add(-h.opts.ClockSkew).UnixNano()
 		if err := c.write(pre, time.Now()); err != nil {
 			return writeErrReason(err), false
 		}
@@ -113,27 +125,27 @@ func (c *Conn) setup(ctxDone <-chan struct{}) (r Reason, live bool) {
 	}
 	for i := range plans {
 		if p := &plans[i]; p.since {
-			c.resolveSince(i, p, c.since)
+			c.resolveSince(i, p, c.st.since)
 			c.pos[i] = p.start
 		}
 	}
-	c.open = len(c.tops)
-	c.catchUp = nil // only the wait before registering needed it
+	c.open = int32(len(c.tops))
+	c.st.catchUp = nil // only the wait before registering needed it
 	if ready {
 		if err := c.write(pre, time.Now()); err != nil {
 			return writeErrReason(err), false
 		}
 	}
-	if c.req.CursorError != "" {
-		if err := c.writeReset(c.req.CursorError, c.req.Topics); err != nil {
+	if c.st.cursorError != "" {
+		if err := c.writeReset(c.st.cursorError, c.topics); err != nil {
 			return writeErrReason(err), false
 		}
 	}
-	wroteID := c.req.CursorError != ""
+	wroteID := c.st.cursorError != ""
 	for i := range plans {
 		p := &plans[i]
 		if p.reset != "" {
-			if err := c.writeReset(p.reset, c.req.Topics[i:i+1]); err != nil {
+			if err := c.writeReset(p.reset, c.topics[i:i+1]); err != nil {
 				return writeErrReason(err), false
 			}
 			wroteID = true
@@ -153,8 +165,8 @@ func (c *Conn) setup(ctxDone <-chan struct{}) (r Reason, live bool) {
 		// Hand the client its starting cursor (an id with no data dispatches nothing but
 		// sets EventSource's lastEventId), so a reconnect before the first event still
 		// resumes exactly.
-		b := append(c.appendID(c.wbuf[:0]), '\n')
-		c.wbuf = b
+		b := append(c.appendID(c.st.buf[:0]), '\n')
+		c.st.buf = b
 		if err := c.write(b, time.Now()); err != nil {
 			return writeErrReason(err), false
 		}
@@ -163,14 +175,19 @@ func (c *Conn) setup(ctxDone <-chan struct{}) (r Reason, live bool) {
 		return ReasonFinal, false
 	}
 	c.deadline = h.lifetimeDeadline(c.start)
-	if d := c.req.Deadline; !d.IsZero() && (c.deadline == 0 || d.UnixNano() < c.deadline) {
+	if d := c.st.deadline; !d.IsZero() && (c.deadline == 0 || d.UnixNano() < c.deadline) {
 		c.deadline = d.UnixNano()
 	}
 	c.lastWrite.Store(time.Now().UnixNano())
 	if h.opts.Presence != nil {
-		h.opts.Presence.Join(c.req.User, c.req.Topics)
+		h.opts.Presence.Join(c.user, c.topics)
 		c.joined = true
 	}
+	// The setup's state goes; a goroutine writer keeps the buffer for its writes.
+	if c.gw != nil {
+		c.gw.wbuf = c.st.buf
+	}
+	c.st = nil
 	h.addConn(c)
 	if h.draining.Load() {
 		c.close(ReasonShutdown)
@@ -191,16 +208,18 @@ func (c *Conn) finish(r Reason) {
 	}
 	c.Release()
 	if c.joined {
-		h.opts.Presence.Leave(c.req.User, c.req.Topics)
+		h.opts.Presence.Leave(c.user, c.topics)
 		c.joined = false
 	}
 	c.mu.Lock()
 	clear(c.q)
 	c.q = nil
 	c.mu.Unlock()
-	clear(c.wq)
-	c.wq, c.wbuf = nil, nil
-	info := ConnInfo{User: c.req.User, Topics: len(c.req.Topics), Bytes: c.bytes, Events: c.evs,
+	if g := c.gw; g != nil {
+		clear(g.wq)
+		g.wq, g.wbuf = nil, nil
+	}
+	info := ConnInfo{User: c.user, Topics: len(c.topics), Bytes: c.bytes, Events: c.evs,
 		Duration: time.Since(c.start), Reason: r}
 	h.obs.ConnClosed(info)
 	level := slog.LevelDebug

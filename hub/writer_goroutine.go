@@ -25,6 +25,7 @@ type Stream interface {
 // the client goes away.
 func (c *Conn) Run(ctxDone <-chan struct{}, st Stream) Reason {
 	c.wake = make(chan struct{}, 1) // before setup registers the connection on its topics
+	c.gw = &goWriter{}
 	c.stream = st
 	c.start = time.Now()
 	c.h.obs.ConnOpened()
@@ -36,13 +37,22 @@ func (c *Conn) Run(ctxDone <-chan struct{}, st Stream) Reason {
 	return r
 }
 
+// goWriter is the state of a stream served by its own writer goroutine: its buffers, kept
+// between writes. (The signal that wakes it, Conn.wake, stays in Conn: fan-out rings it.)
+type goWriter struct {
+	wbuf []byte
+	wq   []entry // the queue's other slice; take swaps them
+	lat  []int64
+}
+
 // take swaps the queue out for the writer.
 func (c *Conn) take() []entry {
+	g := c.gw
 	c.mu.Lock()
-	c.q, c.wq = c.wq[:0], c.q
+	c.q, g.wq = g.wq[:0], c.q
 	c.qBytes = 0
 	c.mu.Unlock()
-	return c.wq
+	return g.wq
 }
 
 // flush writes everything queued in one write.
@@ -51,24 +61,25 @@ func (c *Conn) flush() error {
 	if len(q) == 0 {
 		return nil
 	}
+	g := c.gw
 	now := time.Now()
-	b, lat, n := c.encode(c.wbuf[:0], c.lat[:0], q, now.UnixNano())
-	c.lat = lat
+	b, lat, n := c.encode(g.wbuf[:0], g.lat[:0], q, now.UnixNano())
+	g.lat = lat
 	clear(q)
-	if cap(c.wq) > 256 {
-		c.wq = nil
+	if cap(g.wq) > 256 {
+		g.wq = nil
 	}
 	err := c.write(b, now)
 	if cap(b) > 64<<10 {
 		b = nil
 	}
-	c.wbuf = b
+	g.wbuf = b
 	if err != nil {
 		return err
 	}
 	if n > 0 {
 		c.evs += int64(n)
-		c.h.obs.Delivered(n, c.lat)
+		c.h.obs.Delivered(n, g.lat)
 	}
 	return nil
 }
