@@ -265,14 +265,7 @@ func (w *worker) write(c *Conn) bool {
 		c.close(ReasonClientClosed)
 		return true
 	}
-	c.lastWrite.Store(nowNs)
-	if n > 0 {
-		c.evs += int64(n)
-		c.h.obs.Delivered(n, lat)
-	}
-	if c.open <= 0 {
-		c.close(ReasonFinal)
-	}
+	wrote(c, nowNs, n, lat)
 	if written < len(b) {
 		// Never lose the tail: it is the only copy of these bytes.
 		c.sock.pend = append([]byte(nil), b[written:]...)
@@ -448,4 +441,17 @@ func (p *pool) runDetached(c *Conn, st *sockConn) (r Reason, detached bool) {
 	c.finish(r)
 	st.end(r)
 	return r, false
+}
+
+// wrote accounts for a write of n events (lat: their latencies) that the owner of c made at
+// nowNs, and closes c once every topic of the stream has ended (its final events are out).
+func wrote(c *Conn, nowNs int64, n int, lat []int64) {
+	c.lastWrite.Store(nowNs)
+	if n > 0 {
+		c.evs += int64(n)
+		c.h.obs.Delivered(n, lat)
+	}
+	if c.open <= 0 {
+		c.close(ReasonFinal)
+	}
 }

@@ -85,14 +85,7 @@ func (w *worker) writeSink(c *Conn) bool {
 	// Everything the owner does with c happens before Send: once the sink kept bytes, it
 	// may resume c in another goroutine at any moment.
 	c.bytes += int64(len(b))
-	c.lastWrite.Store(nowNs)
-	if n > 0 {
-		c.evs += int64(n)
-		c.h.obs.Delivered(n, lat)
-	}
-	if c.open <= 0 {
-		c.close(ReasonFinal)
-	}
+	wrote(c, nowNs, n, lat)
 	sent := c.sink.sink.Send(b)
 	if cap(b) <= 64<<10 {
 		w.buf = b[:0]

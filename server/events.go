@@ -64,9 +64,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	setStreamHeaders(h)
 	if r.ProtoMajor == 1 {
 		h.Set("Connection", "keep-alive")
 	}
@@ -188,3 +186,11 @@ func (s *httpStream) Interrupt() {
 }
 
 var errInterrupted = errors.New("stream interrupted")
+
+// setStreamHeaders sets the headers every event stream's response carries, whichever way it
+// is written: the type, no caching, and no buffering by nginx (X-Accel-Buffering).
+func setStreamHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+}

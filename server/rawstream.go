@@ -27,9 +27,7 @@ func (s *Server) detachable(r *http.Request) bool {
 // slots) is called when the stream ends, by the hub.
 func (s *Server) serveDetached(w http.ResponseWriter, c *hub.Conn, release func()) bool {
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	setStreamHeaders(h)
 	// The connection ends with the stream: say so, so that nobody waits to reuse it.
 	h.Set("Connection", "close")
 	h.Set("Transfer-Encoding", "chunked")
@@ -84,9 +82,7 @@ func (s *Server) detachableH2(w http.ResponseWriter, r *http.Request) bool {
 // false, having sent nothing, when the stream cannot be detached (the client reset it).
 func (s *Server) serveDetachedH2(w http.ResponseWriter, c *hub.Conn, release func()) bool {
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	setStreamHeaders(h)
 	st, err := h2Writer(w).Detach()
 	if err != nil {
 		return false
