@@ -373,6 +373,7 @@ func (p *pool) takeOver(c *Conn) {
 	}
 	c.stream = nil
 	c.pooled = true
+	c.done = nil // the setup was its last waiter; closeLocked skips a nil one
 	if len(c.q) > 0 || c.closed {
 		p.scheduleLocked(c)
 	}
