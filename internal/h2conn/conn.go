@@ -389,6 +389,10 @@ func (c *conn) onReset(id uint32, peer bool) {
 	c.mu.Lock()
 	st := c.streams[id]
 	var gone func()
+	var cancel context.CancelFunc
+	if st != nil {
+		cancel = st.cancel // read under mu: release clears it
+	}
 	if st != nil && !st.reset {
 		st.reset = true
 		st.peerReset = peer
@@ -403,8 +407,8 @@ func (c *conn) onReset(id uint32, peer bool) {
 		c.cond.Broadcast()
 	}
 	c.mu.Unlock()
-	if st != nil && st.cancel != nil {
-		st.cancel()
+	if cancel != nil {
+		cancel()
 	}
 	if gone != nil {
 		gone()
