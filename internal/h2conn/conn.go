@@ -454,7 +454,10 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 			// Reset by the client, or half-closed (remote): STREAM_CLOSED (RFC 9113 §5.1).
 			st.peerReset = false
 			c.mu.Unlock()
-			return c.streamClosed(id)
+			if err := c.streamClosed(id); err != nil {
+				return err
+			}
+			return c.countReset()
 		case st.reset:
 			c.mu.Unlock()
 			return nil // we reset it: the client's frames in flight are dropped
@@ -477,8 +480,14 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 	if id <= c.maxID {
+		// A closed stream (its header block is decoded already, the HPACK state is
+		// intact): a stream error, as for one still in the table after the client's
+		// RST_STREAM — whichever of the two the handler's end made it.
 		c.mu.Unlock()
-		return connError{http2.ErrCodeStreamClosed, "HEADERS on a closed stream"}
+		if err := c.streamClosed(id); err != nil {
+			return err
+		}
+		return c.countReset()
 	}
 	c.maxID = id
 	if f.HasPriority() && f.Priority.StreamDep == id {
