@@ -57,9 +57,14 @@ func (c *rawConn) answer(id uint32) string {
 // The stream states and request checks of RFC 9113 that h2spec tests (its case numbers
 // in the names), each on a connection of its own; server/h2spec_test.go runs h2spec itself.
 func TestConformance(t *testing.T) {
+	hold := make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/block" {
+		switch r.URL.Path {
+		case "/block":
 			<-r.Context().Done()
+			return
+		case "/hold": // on after a reset: the stream stays in the table
+			<-hold
 			return
 		}
 		n, err := io.Copy(io.Discard, r.Body)
@@ -69,6 +74,7 @@ func TestConformance(t *testing.T) {
 		w.Header().Set("X-Read", strconv.FormatInt(n, 10))
 	})
 	_, addr := serve(t, Config{Handler: h})
+	t.Cleanup(func() { close(hold) }) // before the server's Close
 	cl := func(n string) hpack.HeaderField { return hpack.HeaderField{Name: "content-length", Value: n} }
 	for _, tc := range []struct {
 		name string
@@ -103,10 +109,18 @@ func TestConformance(t *testing.T) {
 			_ = c.fr.WriteData(1, true, []byte("late"))
 		}, 1, "RST_STREAM STREAM_CLOSED"},
 		{"5.1-9 HEADERS after RST_STREAM", func(c *rawConn) {
-			c.headers(1, "/block", false, nil)
+			c.headers(1, "/hold", false, nil)
 			_ = c.fr.WriteRSTStream(1, http2.ErrCodeCancel)
-			c.headers(1, "/block", true, nil)
+			c.headers(1, "/hold", true, nil)
 		}, 1, "RST_STREAM STREAM_CLOSED"},
+		{"5.1-13 HEADERS on a closed stream", func(c *rawConn) {
+			c.headers(1, "/", true, nil)
+			if got := c.answer(1); got != "status 200" {
+				c.t.Fatalf("request: %s", got)
+			}
+			c.headers(3, "/block", true, nil)
+			c.headers(1, "/", true, nil)
+		}, 1, "GOAWAY STREAM_CLOSED"},
 		{"5.1-11 DATA on a closed stream", func(c *rawConn) {
 			c.headers(1, "/", true, nil)
 			if got := c.answer(1); got != "status 200" {

@@ -450,6 +450,10 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	c.mu.Lock()
 	if st := c.streams[id]; st != nil {
 		switch {
+		case st.remoteDone && st.endSent && !st.reset:
+			// Closed both ways, only not yet out of the table: as below for a closed stream.
+			c.mu.Unlock()
+			return connError{http2.ErrCodeStreamClosed, "HEADERS on a closed stream"}
 		case st.peerReset || (st.remoteDone && !st.reset):
 			// Reset by the client, or half-closed (remote): STREAM_CLOSED (RFC 9113 §5.1).
 			st.peerReset = false
@@ -480,14 +484,9 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 	if id <= c.maxID {
-		// A closed stream (its header block is decoded already, the HPACK state is
-		// intact): a stream error, as for one still in the table after the client's
-		// RST_STREAM — whichever of the two the handler's end made it.
+		// A closed stream that left the table (RFC 9113 §5.1, §5.1.1).
 		c.mu.Unlock()
-		if err := c.streamClosed(id); err != nil {
-			return err
-		}
-		return c.countReset()
+		return connError{http2.ErrCodeStreamClosed, "HEADERS on a closed stream"}
 	}
 	c.maxID = id
 	if f.HasPriority() && f.Priority.StreamDep == id {
