@@ -452,6 +452,9 @@ func TestH2EngineDrainSendsGoAway(t *testing.T) {
 			t.Fatalf("after the drain: %v, want the connection closed", f)
 		}
 	}
+	// The hub reports a stream's end after it ended it (hub.Conn.finish): the client may see
+	// the connection close first.
+	waitUntil(t, func() bool { return n.obs.count(hub.ReasonShutdown) == 1 })
 	if got := n.obs.count(hub.ReasonShutdown); got != 1 {
 		t.Fatalf("%d streams ended with shutdown, want 1", got)
 	}
