@@ -18,10 +18,6 @@ import (
 
 var syscallEMFILE = syscall.EMFILE
 
-// errBadPreface reports a connection that starts like the HTTP/2 client preface ("PRI ",
-// a method no HTTP/1.1 client sends) but is not the preface: it is closed (RFC 9113 §3.4).
-var errBadPreface = errors.New("server: invalid HTTP/2 client preface")
-
 // peekPreface reports whether nc starts with the HTTP/2 client preface, waiting until
 // deadline for enough bytes to tell. It reads nothing off the socket. A connection that
 // starts with "PRI " but goes on otherwise gets errBadPreface. HTTP/1.1 requests are

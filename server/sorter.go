@@ -141,6 +141,10 @@ func (s *sorter) sort(nc net.Conn) {
 	s.std.push(nc)
 }
 
+// errBadPreface reports a connection that starts like the HTTP/2 client preface ("PRI ",
+// a method no HTTP/1.1 client sends) but is not the preface: it is closed (RFC 9113 §3.4).
+var errBadPreface = errors.New("server: invalid HTTP/2 client preface")
+
 // closeLingering closes a connection the client is still writing to: the write side
 // first, then what the client sent is read and dropped until it closes too (or deadline,
 // or 64 KiB), so that the client sees a clean close rather than a reset caused by unread
