@@ -141,6 +141,14 @@ func TestConformance(t *testing.T) {
 		{"8.1.2.2-2 TE other than trailers", func(c *rawConn) {
 			c.headers(1, "/", true, nil, hpack.HeaderField{Name: "te", Value: "trailers, deflate"})
 		}, 1, "RST_STREAM PROTOCOL_ERROR"},
+		{"WINDOW_UPDATE after a malformed HEADERS is not on an idle stream", func(c *rawConn) {
+			c.headers(1, "/", false, nil, hpack.HeaderField{Name: "X-Upper", Value: "v"})
+			if got := c.answer(1); got != "RST_STREAM PROTOCOL_ERROR" {
+				c.t.Fatalf("malformed HEADERS: %s", got)
+			}
+			_ = c.fr.WriteWindowUpdate(1, 100)
+			c.headers(3, "/", true, nil)
+		}, 3, "status 200"},
 		{"TE trailers is fine", func(c *rawConn) {
 			c.headers(1, "/", true, nil, hpack.HeaderField{Name: "te", Value: "trailers"})
 		}, 1, "status 200"},

@@ -205,6 +205,13 @@ func (c *conn) readLoop() error {
 			}
 			var se http2.StreamError
 			if errors.As(err, &se) {
+				// Mostly a malformed request's HEADERS: its stream was opened (and is now
+				// closed), so the client's frames in flight on it are not on an idle stream.
+				c.mu.Lock()
+				if se.StreamID%2 == 1 && se.StreamID > c.maxID {
+					c.maxID = se.StreamID
+				}
+				c.mu.Unlock()
 				c.resetStream(se.StreamID, se.Code)
 				if err := c.countReset(); err != nil {
 					return err
