@@ -452,6 +452,9 @@ func TestH2EngineDrainSendsGoAway(t *testing.T) {
 			t.Fatalf("after the drain: %v, want the connection closed", f)
 		}
 	}
+	// The hub reports a stream's end after it ended it (hub.Conn.finish): the client may see
+	// the connection close first.
+	waitUntil(t, func() bool { return n.obs.count(hub.ReasonShutdown) == 1 })
 	if got := n.obs.count(hub.ReasonShutdown); got != 1 {
 		t.Fatalf("%d streams ended with shutdown, want 1", got)
 	}
@@ -537,5 +540,34 @@ func TestH2EngineStreamEnds(t *testing.T) {
 	waitUntil(t, func() bool { return n.obs.count(hub.ReasonLifetime) == 1 })
 	if d := dials.Load(); d != 1 {
 		t.Fatalf("%d connections, want 1", d)
+	}
+}
+
+// A cleartext connection that starts like the HTTP/2 preface ("PRI ") but is not it is
+// closed without an answer: it is neither HTTP/2 nor an HTTP/1.1 request (h2spec 3.5/2).
+// One that is not HTTP/2 at all still reaches the HTTP/1.1 server.
+func TestH2EngineBadPrefaceClosed(t *testing.T) {
+	n := serveH2(t, server.Config{})
+	for _, tc := range []struct{ send, want string }{
+		{"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", ""},
+		{"PRI / HTTP/1.1\r\nHost: x\r\n\r\n", ""},
+		{"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK"},
+	} {
+		nc, err := net.Dial("tcp", n.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetDeadline(time.Now().Add(waitFor))
+		if _, err := io.WriteString(nc, tc.send); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(nc)
+		nc.Close()
+		if err != nil {
+			t.Fatalf("%q: %v, want a clean close", tc.send, err)
+		}
+		if !strings.HasPrefix(string(got), tc.want) || tc.want == "" && len(got) > 0 {
+			t.Fatalf("%q: got %q, want %q", tc.send, got, tc.want)
+		}
 	}
 }

@@ -19,7 +19,9 @@ import (
 var syscallEMFILE = syscall.EMFILE
 
 // peekPreface reports whether nc starts with the HTTP/2 client preface, waiting until
-// deadline for enough bytes to tell. It reads nothing off the socket.
+// deadline for enough bytes to tell. It reads nothing off the socket. A connection that
+// starts with "PRI " but goes on otherwise gets errBadPreface. HTTP/1.1 requests are
+// told apart at their first byte that differs from the preface, as before.
 func peekPreface(nc net.Conn, deadline time.Time) (bool, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -48,6 +50,9 @@ func peekPreface(nc net.Conn, deadline time.Time) (bool, error) {
 			perr = io.EOF
 			return true
 		case !bytes.HasPrefix(preface, buf[:n]):
+			if n >= 4 && string(buf[:4]) == "PRI " {
+				perr = errBadPreface
+			}
 			decided = true
 			return true
 		case n == len(preface):

@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -124,6 +125,11 @@ func (s *sorter) sort(nc net.Conn) {
 		return
 	}
 	h2, err := peekPreface(nc, deadline)
+	if errors.Is(err, errBadPreface) {
+		s.log.Debug("invalid HTTP/2 client preface", "remote", nc.RemoteAddr().String())
+		closeLingering(nc, deadline)
+		return
+	}
 	if err != nil {
 		_ = nc.Close()
 		return
@@ -133,6 +139,23 @@ func (s *sorter) sort(nc net.Conn) {
 		return
 	}
 	s.std.push(nc)
+}
+
+// errBadPreface reports a connection that starts like the HTTP/2 client preface ("PRI ",
+// a method no HTTP/1.1 client sends) but is not the preface: it is closed (RFC 9113 §3.4).
+var errBadPreface = errors.New("server: invalid HTTP/2 client preface")
+
+// closeLingering closes a connection the client is still writing to: the write side
+// first, then what the client sent is read and dropped until it closes too (or deadline,
+// or 64 KiB), so that the client sees a clean close rather than a reset caused by unread
+// input.
+func closeLingering(nc net.Conn, deadline time.Time) {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = nc.SetReadDeadline(deadline)
+	_, _ = io.CopyN(io.Discard, nc, 64<<10)
+	_ = nc.Close()
 }
 
 // chanListener is the standard server's listener: the connections the sorter hands it.

@@ -199,8 +199,19 @@ func (c *conn) readLoop() error {
 		c.mu.Unlock()
 		f, err := c.fr.ReadFrame()
 		if err != nil {
+			if errors.Is(err, http2.ErrFrameTooLarge) {
+				// Over our SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2).
+				return connError{http2.ErrCodeFrameSize, "frame too large"}
+			}
 			var se http2.StreamError
 			if errors.As(err, &se) {
+				// Mostly a malformed request's HEADERS: its stream was opened (and is now
+				// closed), so the client's frames in flight on it are not on an idle stream.
+				c.mu.Lock()
+				if se.StreamID%2 == 1 && se.StreamID > c.maxID {
+					c.maxID = se.StreamID
+				}
+				c.mu.Unlock()
 				c.resetStream(se.StreamID, se.Code)
 				if err := c.countReset(); err != nil {
 					return err
@@ -258,13 +269,24 @@ func (c *conn) handle(f http2.Frame) error {
 	case *http2.WindowUpdateFrame:
 		return c.onWindowUpdate(f)
 	case *http2.RSTStreamFrame:
-		c.onReset(f.StreamID)
+		c.mu.Lock()
+		idle := c.idleLocked(f.StreamID)
+		c.mu.Unlock()
+		if idle {
+			return connError{http2.ErrCodeProtocol, "RST_STREAM on an idle stream"}
+		}
+		c.onReset(f.StreamID, true)
 		return c.countReset()
 	case *http2.MetaHeadersFrame:
 		return c.onHeaders(f)
 	case *http2.DataFrame:
 		return c.onData(f)
 	case *http2.PriorityFrame:
+		// Priorities are not used; a stream cannot depend on itself (RFC 9113 §5.3.1).
+		if f.StreamDep == f.StreamID {
+			c.resetStream(f.StreamID, http2.ErrCodeProtocol)
+			return c.countReset()
+		}
 		return nil
 	case *http2.PushPromiseFrame:
 		return connError{http2.ErrCodeProtocol, "PUSH_PROMISE from a client"}
@@ -338,8 +360,16 @@ func (c *conn) onSettings(f *http2.SettingsFrame) error {
 	return err
 }
 
+// idleLocked reports whether stream id is idle: never opened by the client (the engine
+// opens no streams itself, so every even id is idle).
+func (c *conn) idleLocked(id uint32) bool { return id%2 == 0 || id > c.maxID }
+
 func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	c.mu.Lock()
+	if f.StreamID != 0 && c.idleLocked(f.StreamID) {
+		c.mu.Unlock()
+		return connError{http2.ErrCodeProtocol, "WINDOW_UPDATE on an idle stream"}
+	}
 	if f.StreamID == 0 {
 		c.sendWindow += int64(f.Increment)
 		if c.sendWindow > 1<<31-1 {
@@ -361,13 +391,18 @@ func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	return nil
 }
 
-// onReset handles the client's RST_STREAM.
-func (c *conn) onReset(id uint32) {
+// onReset forgets stream id after a RST_STREAM: the client's (peer) or ours.
+func (c *conn) onReset(id uint32, peer bool) {
 	c.mu.Lock()
 	st := c.streams[id]
 	var gone func()
+	var cancel context.CancelFunc
+	if st != nil {
+		cancel = st.cancel // read under mu: release clears it
+	}
 	if st != nil && !st.reset {
 		st.reset = true
+		st.peerReset = peer
 		st.pending = nil
 		gone = st.gone
 		if st.detached {
@@ -379,8 +414,8 @@ func (c *conn) onReset(id uint32) {
 		c.cond.Broadcast()
 	}
 	c.mu.Unlock()
-	if st != nil && st.cancel != nil {
-		st.cancel()
+	if cancel != nil {
+		cancel()
 	}
 	if gone != nil {
 		gone()
@@ -395,7 +430,23 @@ func (c *conn) resetStream(id uint32, code http2.ErrCode) {
 		c.flushLocked()
 	}
 	c.mu.Unlock()
-	c.onReset(id)
+	c.onReset(id, false)
+}
+
+// streamClosed answers a DATA or HEADERS frame on a closed stream with RST_STREAM
+// STREAM_CLOSED (RFC 9113 §5.1). Not counted as a reset — a client's frames in flight when
+// its stream ended are normal — but the answers the client provokes without reading its
+// socket are bounded like the other control frames.
+func (c *conn) streamClosed(id uint32) error {
+	c.mu.Lock()
+	var err error
+	if !c.closed {
+		_ = c.fr.WriteRSTStream(id, http2.ErrCodeStreamClosed)
+		err = c.flushControlLocked()
+	}
+	c.mu.Unlock()
+	c.onReset(id, false)
+	return err
 }
 
 func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
@@ -405,10 +456,31 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	c.mu.Lock()
 	if st := c.streams[id]; st != nil {
-		// Trailers: they end the request body.
-		if !f.StreamEnded() {
+		switch {
+		case st.remoteDone && st.endSent && !st.reset:
+			// Closed both ways, only not yet out of the table: as below for a closed stream.
+			c.mu.Unlock()
+			return connError{http2.ErrCodeStreamClosed, "HEADERS on a closed stream"}
+		case st.peerReset || (st.remoteDone && !st.reset):
+			// Reset by the client, or half-closed (remote): STREAM_CLOSED (RFC 9113 §5.1).
+			st.peerReset = false
+			c.mu.Unlock()
+			if err := c.streamClosed(id); err != nil {
+				return err
+			}
+			return c.countReset()
+		case st.reset:
+			c.mu.Unlock()
+			return nil // we reset it: the client's frames in flight are dropped
+		case !f.StreamEnded():
 			c.mu.Unlock()
 			return connError{http2.ErrCodeProtocol, "HEADERS without END_STREAM on an open stream"}
+		}
+		// Trailers: they end the request body.
+		if st.declLen >= 0 && st.bodyLen != st.declLen {
+			c.mu.Unlock()
+			c.resetStream(id, http2.ErrCodeProtocol) // body shorter than its Content-Length
+			return c.countReset()
 		}
 		if st.body != nil {
 			st.body.closeWithErrorLocked(io.EOF)
@@ -419,10 +491,18 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 	if id <= c.maxID {
+		// A closed stream that left the table (RFC 9113 §5.1, §5.1.1).
 		c.mu.Unlock()
 		return connError{http2.ErrCodeStreamClosed, "HEADERS on a closed stream"}
 	}
 	c.maxID = id
+	if f.HasPriority() && f.Priority.StreamDep == id {
+		// A stream cannot depend on itself (RFC 9113 §5.3.1).
+		_ = c.fr.WriteRSTStream(id, http2.ErrCodeProtocol)
+		c.flushLocked()
+		c.mu.Unlock()
+		return c.countReset()
+	}
 	if c.goneAway || c.closed {
 		c.mu.Unlock()
 		return nil // after GOAWAY: ignored, the client retries elsewhere
@@ -433,7 +513,7 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		c.mu.Unlock()
 		return c.countReset()
 	}
-	st := &Stream{c: c, id: id, sendWindow: int64(c.peerWindow)}
+	st := &Stream{c: c, id: id, sendWindow: int64(c.peerWindow), declLen: -1}
 	c.streams[id] = st
 	if f.Truncated {
 		// Over MaxHeaderListSize: 431, as net/http answers.
@@ -467,14 +547,21 @@ func (c *conn) onData(f *http2.DataFrame) error {
 	c.recvConn -= n
 	st := c.streams[f.StreamID]
 	if st == nil || st.reset || st.remoteDone {
-		// A stream we forgot (reset, finished): give the connection window back.
+		// Not open: give the connection window back.
 		c.creditLocked(nil, n)
-		closedStream := st != nil && st.remoteDone && !st.reset
-		c.mu.Unlock()
-		if closedStream {
-			c.resetStream(f.StreamID, http2.ErrCodeStreamClosed)
-		} else if f.StreamID > c.maxID {
+		if c.idleLocked(f.StreamID) {
+			c.mu.Unlock()
 			return connError{http2.ErrCodeProtocol, "DATA on an idle stream"}
+		}
+		answer := st == nil || st.peerReset || !st.reset
+		if st != nil {
+			st.peerReset = false
+		}
+		c.mu.Unlock()
+		if answer {
+			// Closed, reset by the client or half-closed (remote): STREAM_CLOSED (RFC 9113
+			// §5.1). A stream we reset already had its RST_STREAM.
+			return c.streamClosed(f.StreamID)
 		}
 		return nil
 	}
@@ -485,6 +572,14 @@ func (c *conn) onData(f *http2.DataFrame) error {
 		return nil
 	}
 	st.recvWindow -= n
+	st.bodyLen += int64(len(data))
+	if st.declLen >= 0 && (st.bodyLen > st.declLen || f.StreamEnded() && st.bodyLen != st.declLen) {
+		// A body longer or shorter than its Content-Length is malformed (RFC 9113 §8.1.1).
+		c.creditLocked(nil, n)
+		c.mu.Unlock()
+		c.resetStream(f.StreamID, http2.ErrCodeProtocol)
+		return c.countReset()
+	}
 	pad := n - int64(len(data))
 	if st.body != nil && !st.body.closed {
 		st.body.buf = append(st.body.buf, data...)

@@ -48,6 +48,21 @@ func FuzzFrames(f *testing.F) {
 		_ = fr.WriteData(3, true, []byte("no stream"))
 		_ = fr.WritePriority(1, http2.PriorityParam{StreamDep: 1})
 	}))
+	f.Add(seedFrames(func(fr *http2.Framer, hb []byte) {
+		// The stream-state and request checks h2spec tests (conformance_test.go).
+		_ = fr.WriteSettings()
+		cl := append(append([]byte(nil), hb...), 0x0f, 0x0d, 0x01, '2') // content-length: 2
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: cl, EndHeaders: true})
+		_ = fr.WriteData(1, false, []byte("a"))
+		_ = fr.WriteData(1, true, []byte("bc"))
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: hb, EndHeaders: true,
+			Priority: http2.PriorityParam{StreamDep: 3}})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: hb, EndHeaders: true})
+		_ = fr.WriteRSTStream(5, http2.ErrCodeCancel)
+		_ = fr.WriteData(5, true, []byte("late"))
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: hb, EndStream: true, EndHeaders: true})
+		_ = fr.WriteRSTStream(9, http2.ErrCodeCancel)
+	}))
 	f.Add([]byte{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)

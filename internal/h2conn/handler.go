@@ -36,6 +36,15 @@ func (c *conn) newRequest(st *Stream, f *http2.MetaHeadersFrame) (*http.Request,
 	hdr := make(http.Header, len(f.Fields))
 	var cookies []string
 	for _, hf := range f.RegularFields() {
+		switch hf.Name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			// Connection-specific fields make a request malformed (RFC 9113 §8.2.2).
+			return nil, fmt.Errorf("h2conn: connection-specific header field %q", hf.Name)
+		case "te":
+			if hf.Value != "trailers" {
+				return nil, errors.New(`h2conn: TE header field other than "trailers"`)
+			}
+		}
 		if hf.Name == "cookie" {
 			cookies = append(cookies, hf.Value)
 			continue
@@ -74,6 +83,7 @@ func (c *conn) newRequest(st *Stream, f *http2.MetaHeadersFrame) (*http.Request,
 				return nil, errors.New("h2conn: bad Content-Length")
 			}
 			req.ContentLength = n
+			st.declLen = n
 		}
 	}
 	ctx, cancel := context.WithCancel(c.ctx)

@@ -22,8 +22,11 @@ type Stream struct {
 	// Guarded by c.mu.
 	sendWindow int64
 	recvWindow int64
-	reset      bool // reset by either side, or the connection is gone: nothing more is sent
-	remoteDone bool // the client ended its side (END_STREAM)
+	reset      bool  // reset by either side, or the connection is gone: nothing more is sent
+	remoteDone bool  // the client ended its side (END_STREAM)
+	peerReset  bool  // reset by the client and not yet answered: its next DATA or HEADERS gets STREAM_CLOSED
+	declLen    int64 // the request's Content-Length, -1 if none
+	bodyLen    int64 // request body bytes received
 	endSent    bool
 	body       *pipe
 	cancel     context.CancelFunc
