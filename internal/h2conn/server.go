@@ -144,14 +144,7 @@ func (s *Server) remove(c *conn) {
 // ones go on, and each connection closes once its last stream ended. Shutdown does it too;
 // calling GoAway first lets the caller order it before ending streams itself.
 func (s *Server) GoAway() {
-	s.mu.Lock()
-	s.shutdown = true
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range s.stop() {
 		c.goAway()
 	}
 }
@@ -176,17 +169,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes every connection at once and waits for their goroutines. Detached streams
 // are told their client is gone.
 func (s *Server) Close() {
+	for _, c := range s.stop() {
+		_ = c.nc.Close()
+	}
+	s.wg.Wait()
+}
+
+// stop refuses new connections and returns the open ones.
+func (s *Server) stop() []*conn {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.shutdown = true
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		_ = c.nc.Close()
-	}
-	s.wg.Wait()
+	return conns
 }
 
 // tlsState returns the connection state of a TLS connection, or nil.
