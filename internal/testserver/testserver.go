@@ -6,9 +6,12 @@
 package testserver
 
 import (
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,12 +29,35 @@ var handedOut struct {
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and that no earlier
 // call in this process returned.
+//
+// The port is taken from just below the kernel's ephemeral range
+// (/proc/sys/net/ipv4/ip_local_port_range), where outgoing connections never get their
+// local port: a port from inside that range (what listen(":0") gives) can be taken by any
+// client socket on the machine — the many loopback connections of the tests running in
+// parallel — between the moment it is found free and the moment the server binds it (seen
+// as redis-server's "bind: Address already in use"). Off Linux, or when the range leaves no
+// room below it, it falls back to listen(":0").
 func FreePort(tb testing.TB) int {
 	tb.Helper()
 	handedOut.Lock()
 	defer handedOut.Unlock()
 	if handedOut.ports == nil {
 		handedOut.ports = make(map[int]bool)
+	}
+	if lo, hi, ok := belowEphemeral(); ok {
+		for range 200 {
+			port := lo + rand.IntN(hi-lo+1)
+			if handedOut.ports[port] {
+				continue
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				continue // in use
+			}
+			l.Close()
+			handedOut.ports[port] = true
+			return port
+		}
 	}
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -47,6 +73,29 @@ func FreePort(tb testing.TB) int {
 	}
 	tb.Fatal("testserver: no fresh free port after 100 tries")
 	return 0
+}
+
+// belowEphemeral returns a range of ports just below the kernel's ephemeral range (at most
+// 12,000 ports, none below 10,000), or ok false when it cannot be read or leaves no room.
+func belowEphemeral() (lo, hi int, ok bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, false
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0, 0, false
+	}
+	hi = low - 1
+	lo = max(10000, hi-12000)
+	if hi-lo < 1000 {
+		return 0, 0, false
+	}
+	return lo, hi, true
 }
 
 // RequireBinary returns the path of the named program, failing the test (not skipping it)
