@@ -58,9 +58,8 @@ func (c userCounts) total() int {
 	return n
 }
 
-// toMap returns the counts as a new map (empty, not nil, when there is none).
-func (c userCounts) toMap() map[string]int {
-	m := make(map[string]int, len(c.more)+1)
+// fill adds the counts to m, an empty map, and returns it.
+func (c userCounts) fill(m map[string]int) map[string]int {
 	for u, k := range c.more {
 		m[u] = k
 	}

@@ -33,7 +33,7 @@ func TestUserCounts(t *testing.T) {
 					t.Fatalf("step %d: add(%q, %d) returned %d, want %d", i, s.user, s.d, got, s.before)
 				}
 			}
-			if got := c.toMap(); !maps.Equal(got, tt.want) {
+			if got := c.fill(map[string]int{}); !maps.Equal(got, tt.want) {
 				t.Fatalf("counts %v, want %v", got, tt.want)
 			}
 			total := 0

@@ -73,6 +73,14 @@ type Tracker struct {
 	// whether the user held the topic on this node before the first change.
 	changed map[pair]bool
 
+	// The writer's own (run's goroutine only): the update it sends, and the per-topic maps
+	// of earlier writes, cleared for reuse. A heartbeat rewrites every share once per
+	// Heartbeat; made afresh, each topic's map would be ~250 B of garbage per topic every
+	// few seconds, which on an idle node with a topic per stream keeps the heap cycling up
+	// to its GC goal.
+	upd   herald.PresenceUpdate
+	spare []map[string]int
+
 	kick   chan struct{}
 	stop   chan struct{}
 	done   chan struct{}
@@ -122,6 +130,7 @@ func New(opts Options) (*Tracker, error) {
 		dirtyT:    make(map[herald.Topic]struct{}),
 		dirtyU:    make(map[string]struct{}),
 		changed:   make(map[pair]bool),
+		upd:       herald.PresenceUpdate{Topics: make(map[herald.Topic]map[string]int), Users: make(map[string]int)},
 		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -294,9 +303,14 @@ func (t *Tracker) inSlot(name string, slot int) bool {
 // then the join and leave events those changes call for.
 func (t *Tracker) write(slot int) {
 	t.mu.Lock()
-	u := herald.PresenceUpdate{Topics: make(map[herald.Topic]map[string]int), Users: make(map[string]int)}
+	u := t.upd
+	defer t.recycle(u)
 	addTopic := func(name herald.Topic) {
-		u.Topics[name] = t.topics[name].toMap()
+		if c := t.topics[name]; !c.empty() {
+			u.Topics[name] = c.fill(t.spareMap())
+		} else {
+			u.Topics[name] = nil // removes the node's share
+		}
 	}
 	for name := range t.dirtyT {
 		addTopic(name)
@@ -376,6 +390,41 @@ func (t *Tracker) write(slot int) {
 		if _, err := t.opts.Publish(ctx, []herald.Message{m}); err != nil && !errors.Is(err, herald.ErrTopicClosed) {
 			t.log.Warn("presence: publish "+string(m.Name)+" event", "topic", m.Topic, "err", err)
 		}
+	}
+}
+
+// spareMap returns an empty map for one topic's counts: one of an earlier write's, or new.
+func (t *Tracker) spareMap() map[string]int {
+	if n := len(t.spare); n > 0 {
+		m := t.spare[n-1]
+		t.spare = t.spare[:n-1]
+		return m
+	}
+	return make(map[string]int, 1)
+}
+
+// recycle empties u, the writer's update, once the store has it (stores copy or encode the
+// counts and keep none of u's maps), and keeps its topics' maps for the next writes: up to
+// what one heartbeat slot rewrites, so a burst of changes does not pin its maps for good.
+func (t *Tracker) recycle(u herald.PresenceUpdate) {
+	t.mu.Lock()
+	keep := len(t.topics)/heartbeatSlots + 64
+	t.mu.Unlock()
+	for _, m := range u.Topics {
+		if m != nil && len(t.spare) < keep {
+			clear(m)
+			t.spare = append(t.spare, m)
+		}
+	}
+	if len(u.Topics) > 2*keep {
+		t.upd.Topics = make(map[herald.Topic]map[string]int) // a burst's table: let it go
+	} else {
+		clear(u.Topics)
+	}
+	if len(u.Users) > 2*keep {
+		t.upd.Users = make(map[string]int)
+	} else {
+		clear(u.Users)
 	}
 }
 
