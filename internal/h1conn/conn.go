@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"runtime"
 	"time"
 )
@@ -99,9 +98,13 @@ func (c *conn) readHead() (head, error) {
 		}
 	}
 	deadlineSet := false
-	for headEnd(c.buf[c.r:c.w]) < 0 {
-		if c.w-c.r > c.s.cfg.MaxHeaderBytes {
-			return head{}, errHandoff // net/http answers 431
+	for {
+		n := headEnd(c.buf[c.r:c.w])
+		if n == bareLF || n > c.s.cfg.MaxHeaderBytes || n < 0 && c.w-c.r > c.s.cfg.MaxHeaderBytes {
+			return head{}, errHandoff // net/http takes it (or answers 431)
+		}
+		if n > 0 {
+			break
 		}
 		if !deadlineSet {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ReadHeaderTimeout))
@@ -146,6 +149,7 @@ func (c *conn) fill() error {
 
 // handoff gives the connection, with the bytes read and not served, to net/http.
 func (c *conn) handoff() {
+	c.s.cfg.Logger.Debug("http/1.1 lane: connection handed to net/http", "remote", c.remote)
 	_ = c.nc.SetReadDeadline(time.Time{})
 	var pending []byte
 	if c.r < c.w {
@@ -166,7 +170,7 @@ type exchange struct {
 // reports whether the connection may serve another request.
 func (c *conn) serveRequest(h *head) bool {
 	ex := &exchange{}
-	ex.url = url.URL{Path: c.s.cfg.Path, RawQuery: h.query}
+	ex.url = url.URL{Path: c.s.cfg.Path, RawQuery: h.query, ForceQuery: h.force}
 	ex.req = *c.base
 	req := &ex.req
 	req.Method = http.MethodPost
@@ -179,7 +183,7 @@ func (c *conn) serveRequest(h *head) bool {
 	req.Close = h.close
 	req.ContentLength = h.clen
 	c.r += h.headLen
-	ex.body = body{c: c, remain: h.clen, deadline: time.Now().Add(c.s.cfg.BodyTimeout)}
+	ex.body = body{c: c, remain: h.clen}
 	if h.clen == 0 {
 		req.Body = http.NoBody
 	} else {
@@ -223,7 +227,7 @@ func (c *conn) runHandler(rw *response, req *http.Request) (ok bool) {
 type body struct {
 	c        *conn
 	remain   int64
-	deadline time.Time // applied when the socket must be read
+	deadline time.Time // applied when the socket must be read; zero: BodyTimeout from then
 	dlSet    bool
 	closed   bool
 	err      error
@@ -250,6 +254,9 @@ func (b *body) Read(p []byte) (int, error) {
 		c.r += n
 	} else {
 		if !b.dlSet {
+			if b.deadline.IsZero() {
+				b.deadline = time.Now().Add(c.s.cfg.BodyTimeout)
+			}
 			_ = c.nc.SetReadDeadline(b.deadline)
 			b.dlSet = true
 		}
@@ -324,6 +331,3 @@ func (rc *ReplayConn) Read(p []byte) (int, error) {
 // NetConn returns the underlying connection (as tls.Conn.NetConn does), so that socket
 // options reach the TCP connection.
 func (rc *ReplayConn) NetConn() net.Conn { return rc.Conn }
-
-// isTimeout reports a deadline error.
-func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }

@@ -15,6 +15,7 @@ import (
 // head is a parsed request head.
 type head struct {
 	query   string      // the request target's query, without '?'
+	force   bool        // the target ends with an empty query ("?"): url.URL.ForceQuery
 	uri     string      // the request target as sent
 	header  http.Header // without Host, as net/http leaves it
 	host    string
@@ -23,8 +24,7 @@ type head struct {
 	headLen int   // bytes of the head, the blank line included
 }
 
-// parseHead parses the head at the start of b, which ends with the blank line at
-// b[:n] (n as returned by headEnd). It accepts only "POST <path>[?query] HTTP/1.1" with
+// parseHead parses the request head at the start of b. It accepts only "POST <path>[?query] HTTP/1.1" with
 // exactly one Host, one Content-Length of at most maxBody, no Transfer-Encoding, Expect,
 // Upgrade or Pragma, and header lines net/http would take as they are: CRLF line ends, no
 // folding, valid names and values. ok is false otherwise.
@@ -55,6 +55,7 @@ func parseHead(b []byte, path string, maxBody int64) (h head, ok bool) {
 			return h, false
 		}
 		h.query = q[1:]
+		h.force = h.query == ""
 	}
 	h.uri = target
 	// The header lines: count them first, so that the values share one backing array.
@@ -121,15 +122,28 @@ func parseHead(b []byte, path string, maxBody int64) (h head, ok bool) {
 
 var crlf = []byte("\r\n")
 
-// headEnd returns the length of the head at the start of b, its blank line included, or -1
-// when b does not hold a whole head (yet).
+// headEnd returns the length of the head at the start of b, its blank line included; -1
+// when b does not hold a whole head (yet); errBareLF when a line of it ends without CR
+// (which net/http accepts and the lane leaves to it).
 func headEnd(b []byte) int {
-	i := bytes.Index(b, []byte("\r\n\r\n"))
-	if i < 0 {
-		return -1
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i == 0 || b[i-1] != '\r' {
+			return bareLF
+		}
+		if i >= 3 && b[i-2] == '\n' && b[i-3] == '\r' {
+			return i + 1
+		}
+		i++
 	}
-	return i + 4
 }
+
+// bareLF is headEnd's answer for a line ending without CR.
+const bareLF = -2
 
 func cut(s, sep string) (before, after string, found bool) {
 	for i := 0; i+len(sep) <= len(s); i++ {

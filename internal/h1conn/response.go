@@ -36,8 +36,9 @@ type response struct {
 	written int64
 
 	// From the header at WriteHeader:
-	hasDate, hasType, hasCE, hasTE, connClose bool
-	delConn                                   bool // Connection is replaced by "close"
+	hasDate, hasType, hasCE bool
+	te                      string // the handler's Transfer-Encoding
+	delConn                 bool   // the handler's Connection is replaced by "close"
 }
 
 func (rw *response) init(c *conn, req *http.Request) {
@@ -48,8 +49,13 @@ func (rw *response) init(c *conn, req *http.Request) {
 // Header implements http.ResponseWriter.
 func (rw *response) Header() http.Header { return rw.c.hdr }
 
-// excludeTE drops a handler's Transfer-Encoding header: the lane decides the framing.
-var excludeTE = map[string]bool{"Transfer-Encoding": true}
+// Headers left out of the handler's: the lane decides the framing (Transfer-Encoding) and
+// whether the connection stays (Connection).
+var (
+	excludeTE     = map[string]bool{"Transfer-Encoding": true}
+	excludeTEConn = map[string]bool{"Transfer-Encoding": true, "Connection": true}
+	excludeNoBody = map[string]bool{"Transfer-Encoding": true, "Content-Length": true}
+)
 
 // WriteHeader implements http.ResponseWriter: the header is taken as it is now.
 func (rw *response) WriteHeader(code int) {
@@ -66,7 +72,7 @@ func (rw *response) WriteHeader(code int) {
 	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
 		// An informational answer goes out at once; the final one follows.
 		b := appendStatusLine(nil, code)
-		_ = h.Write((*appender)(&b))
+		_ = h.WriteSubset((*appender)(&b), excludeNoBody)
 		b = append(b, "\r\n"...)
 		if _, err := rw.c.nc.Write(b); err != nil {
 			rw.closeAfter = true
@@ -85,26 +91,31 @@ func (rw *response) WriteHeader(code int) {
 	_, rw.hasDate = h["Date"]
 	_, rw.hasType = h["Content-Type"]
 	rw.hasCE = h.Get("Content-Encoding") != ""
-	te := h.Get("Transfer-Encoding")
-	rw.hasTE = te != ""
-	rw.connClose = h.Get("Connection") == "close"
-	if rw.req.Close || rw.connClose || rw.c.s.shuttingDown() || te == "identity" {
+	rw.te = h.Get("Transfer-Encoding")
+	// The connection closes after the answer when the client asked for it, the handler
+	// did, or the server is shutting down (net/http: keep-alives off); then the answer
+	// says "Connection: close" where the handler's header did not already say so.
+	shutdown := rw.c.s.shuttingDown()
+	if rw.req.Close || shutdown || h.Get("Connection") == "close" || rw.te == "identity" {
 		rw.closeAfter = true
 	}
+	rw.delConn = rw.closeAfter && (shutdown || !httpguts.HeaderValuesContainsToken(h["Connection"], "close"))
 	var exclude map[string]bool
-	if rw.hasTE {
-		exclude = excludeTE
-	}
-	if rw.closeAfter && !httpguts.HeaderValuesContainsToken(h["Connection"], "close") {
-		rw.delConn = true
-		exclude = map[string]bool{"Transfer-Encoding": true, "Connection": true}
-	}
-	if !bodyAllowed(code) {
+	switch {
+	case rw.clen >= 0 && rw.te != "" && rw.te != "identity":
+		// Both: net/http ignores the length (and logs it) and chunks.
 		exclude = map[string]bool{"Transfer-Encoding": true, "Content-Length": true, "Connection": rw.delConn}
-		if code == http.StatusNotModified {
-			exclude["Content-Type"] = true
-		}
 		rw.clen = -1
+		rw.c.s.cfg.Logger.Warn("http: WriteHeader called with both Transfer-Encoding and a Content-Length",
+			"transfer_encoding", rw.te)
+	case !bodyAllowed(code):
+		exclude = map[string]bool{"Transfer-Encoding": true, "Content-Length": true,
+			"Connection": rw.delConn, "Content-Type": code == http.StatusNotModified}
+		rw.clen = -1
+	case rw.delConn:
+		exclude = excludeTEConn
+	case rw.te != "":
+		exclude = excludeTE
 	}
 	_ = h.WriteSubset((*appender)(&rw.c.head), exclude)
 }
@@ -172,18 +183,13 @@ func (rw *response) finish() bool {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
 	}
-	if rw.closeAfter || !rw.headSent && rw.c.s.shuttingDown() && !rw.delConn && !rw.connClose {
-		// Shutting down since WriteHeader: say so (net/http decides it when it writes).
-		if !rw.closeAfter {
-			rw.closeAfter, rw.delConn = true, true
-			rw.c.head = rw.c.head[:0]
-			_ = rw.c.hdr.WriteSubset((*appender)(&rw.c.head), map[string]bool{"Transfer-Encoding": true, "Connection": true})
-		}
-	}
 	rw.done = true
 	err := rw.send(true)
 	if rw.clen >= 0 && rw.written != rw.clen && bodyAllowed(rw.status) {
 		rw.closeAfter = true // a short answer: the client would wait for the rest
+	}
+	if rw.c.s.shuttingDown() {
+		rw.closeAfter = true // shutting down since WriteHeader
 	}
 	return err == nil
 }
@@ -203,13 +209,13 @@ func (rw *response) send(end bool) error {
 			out = append(out, "\r\n"...)
 		}
 		allowed := bodyAllowed(rw.status)
-		if end && allowed && rw.clen < 0 && !rw.hasTE {
+		if end && allowed && rw.clen < 0 && rw.te == "" {
 			rw.clen = int64(len(c.body))
 			out = append(out, "Content-Length: "...)
 			out = strconv.AppendInt(out, rw.clen, 10)
 			out = append(out, "\r\n"...)
 		}
-		if allowed && !rw.hasType && !rw.hasCE && !rw.hasTE && len(c.body) > 0 {
+		if allowed && !rw.hasType && !rw.hasCE && rw.te == "" && len(c.body) > 0 {
 			out = append(out, "Content-Type: "...)
 			out = append(out, http.DetectContentType(c.body)...)
 			out = append(out, "\r\n"...)
@@ -218,8 +224,8 @@ func (rw *response) send(end bool) error {
 			out = append(out, "Connection: close\r\n"...)
 		}
 		if allowed && rw.clen < 0 {
-			if rw.hasTE && rw.c.hdr.Get("Transfer-Encoding") == "identity" {
-				rw.closeAfter = true
+			if rw.te == "identity" {
+				rw.closeAfter = true // the body ends with the connection
 			} else {
 				rw.chunking = true
 				out = append(out, "Transfer-Encoding: chunked\r\n"...)
