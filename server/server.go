@@ -77,6 +77,18 @@ type Server struct {
 	mu       sync.Mutex
 	started  bool
 	draining bool
+	lane     *h1conn.Server // Serve's HTTP/1.1 publish lane, nil without one
+}
+
+// laneConns returns the number of connections on Serve's publish lane.
+func (s *Server) laneConns() int {
+	s.mu.Lock()
+	lane := s.lane
+	s.mu.Unlock()
+	if lane == nil {
+		return 0
+	}
+	return lane.Conns()
 }
 
 // New returns a server for cfg over engine. Call Start before serving requests.
@@ -270,6 +282,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 				Logger:            s.log,
 			})
 			sort.lane = lane
+			s.mu.Lock()
+			s.lane = lane
+			s.mu.Unlock()
 		}
 		ln = sort.std
 		go sort.run()
