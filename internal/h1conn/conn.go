@@ -155,6 +155,7 @@ func (c *conn) handoff() {
 	if c.r < c.w {
 		pending = append([]byte(nil), c.buf[c.r:c.w]...)
 	}
+	c.s.forget(c) // net/http's now: Shutdown and Close leave it alone
 	c.s.cfg.Handoff(&ReplayConn{Conn: c.nc, pending: pending})
 }
 

@@ -159,10 +159,16 @@ func (s *Server) setIdle(c *conn, idle bool) bool {
 	return !s.shutdown
 }
 
-func (s *Server) remove(c *conn) {
+// forget drops c from the connections Shutdown and Close act on.
+func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+}
+
+// remove is the end of c's goroutine.
+func (s *Server) remove(c *conn) {
+	s.forget(c)
 	s.wg.Done()
 }
 
