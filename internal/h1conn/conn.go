@@ -35,7 +35,8 @@ type conn struct {
 	buf  []byte // buf[r:w] is read and not yet consumed
 	r, w int
 
-	idle bool // waiting for a request (guarded by s.mu)
+	idle   bool // waiting for a request (guarded by s.mu)
+	linger bool // close with closeLingering: the client may still be sending a body
 
 	hdr  http.Header // the response header, reused from request to request
 	out  []byte      // the response being written
@@ -71,10 +72,31 @@ func (c *conn) serve() {
 			return
 		}
 		if !c.serveRequest(&h) {
+			if c.linger {
+				c.closeLingering()
+				return
+			}
 			_ = c.nc.Close()
 			return
 		}
 	}
+}
+
+// lingerTime is how long a connection closing with a request body unread keeps reading
+// (and dropping) it, so that the client reads the answer rather than a reset (net/http's
+// rstAvoidanceDelay).
+const lingerTime = 500 * time.Millisecond
+
+// closeLingering closes a connection whose client may still be sending a body nobody will
+// read: the write side first, then what comes is read and dropped until the client closes
+// too or lingerTime passed.
+func (c *conn) closeLingering() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, c.nc)
+	_ = c.nc.Close()
 }
 
 // errHandoff: the next request is not the lane's; net/http gets the connection.

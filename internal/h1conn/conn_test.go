@@ -2,6 +2,7 @@ package h1conn
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -152,6 +153,7 @@ func TestAnswersLikeNetHTTP(t *testing.T) {
 		name    string
 		handler http.HandlerFunc
 		extra   string // request header lines
+		body    string // the request body, "abc" if empty
 	}{
 		{"json", func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
@@ -160,83 +162,95 @@ func TestAnswersLikeNetHTTP(t *testing.T) {
 			h["X-Content-Type-Options"] = []string{"nosniff"}
 			w.WriteHeader(http.StatusOK)
 			_, _ = io.WriteString(w, `{"id":"1-2","online":true}`+"\n")
-		}, ""},
+		}, "", ""},
 		{"sniffed", func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, "<html><body>hello</body></html>")
-		}, ""},
+		}, "", ""},
 		{"http.Error", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "bad things", http.StatusBadRequest)
-		}, ""},
+		}, "", ""},
 		{"no content", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", "7")
 			w.WriteHeader(http.StatusNoContent)
-		}, ""},
+		}, "", ""},
 		{"not modified", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			w.Header().Set("Etag", `"x"`)
 			w.WriteHeader(http.StatusNotModified)
-		}, ""},
+		}, "", ""},
 		{"declared length", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", "5")
 			_, _ = io.WriteString(w, "hello")
-		}, ""},
-		{"empty", func(w http.ResponseWriter, r *http.Request) {}, ""},
+		}, "", ""},
+		{"empty", func(w http.ResponseWriter, r *http.Request) {}, "", ""},
 		{"second status ignored", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusCreated)
 			w.WriteHeader(http.StatusInternalServerError)
 			_, _ = io.WriteString(w, "made")
-		}, ""},
+		}, "", ""},
 		{"header changed after WriteHeader", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-A", "before")
 			w.WriteHeader(http.StatusAccepted)
 			w.Header().Set("X-A", "after")
 			w.Header().Set("X-B", "after")
-		}, ""},
-		{"unknown status", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(599) }, ""},
+		}, "", ""},
+		{"unknown status", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(599) }, "", ""},
 		{"early hints", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Link", "</a>; rel=preload")
 			w.WriteHeader(http.StatusEarlyHints)
 			_, _ = io.WriteString(w, "then")
-		}, ""},
+		}, "", ""},
 		{"chunked", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = io.WriteString(w, big)
-		}, ""},
+		}, "", ""},
 		{"flushed", func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, "part one;")
 			w.(http.Flusher).Flush()
 			_, _ = io.WriteString(w, "part two")
-		}, ""},
+		}, "", ""},
 		{"handler says close", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close")
 			_, _ = io.WriteString(w, "bye")
-		}, ""},
+		}, "", ""},
 		{"handler says keep-alive, client says close", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "keep-alive")
 			_, _ = io.WriteString(w, "bye")
-		}, "Connection: close\r\n"},
+		}, "Connection: close\r\n", ""},
 		{"client says close", func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, "bye")
-		}, "Connection: close\r\n"},
+		}, "Connection: close\r\n", ""},
 		{"echo request", func(w http.ResponseWriter, r *http.Request) {
 			b, err := io.ReadAll(r.Body)
 			fmt.Fprintf(w, "%s %s %s host=%s len=%d close=%v body=%q err=%v ua=%q q=%q remote=%v",
 				r.Method, r.RequestURI, r.Proto, r.Host, r.ContentLength, r.Close, b, err,
 				r.Header.Values("User-Agent"), r.URL.Query(), r.RemoteAddr != "")
-		}, "User-Agent: a\r\nuser-agent:  b \r\n"},
+		}, "User-Agent: a\r\nuser-agent:  b \r\n", ""},
+		{"body left unread, small", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "no", http.StatusUnauthorized)
+		}, "", strings.Repeat("s", 100<<10)},
+		{"body left unread, large", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Connection", "keep-alive")
+			http.Error(w, "no", http.StatusUnauthorized)
+		}, "", strings.Repeat("l", 300<<10)},
+		{"body read in part", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.ReadFull(r.Body, make([]byte, 10))
+			_, _ = io.WriteString(w, "read some")
+		}, "", strings.Repeat("p", 1000)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := startLane(t, Config{Handler: tt.handler})
+			l := startLane(t, Config{Handler: tt.handler, MaxBodyBytes: 1 << 20})
 			std := httptest.NewUnstartedServer(tt.handler)
 			std.Config.ErrorLog = log.New(io.Discard, "", 0)
 			std.Start()
 			t.Cleanup(std.Close)
-			req := publish("abc", tt.extra)
+			req := publish(cmp.Or(tt.body, "abc"), tt.extra)
 			var heads, bodies [2]string
 			for i, addr := range []string{l.addr, std.Listener.Addr().String()} {
 				nc, br := dial(t, addr)
-				send(t, nc, req)
+				// Sent while the answer is read: a server may answer before it read the body.
+				go func() { _, _ = io.WriteString(nc, req) }()
 				heads[i], bodies[i] = readAnswer(t, br)
 				if strings.HasPrefix(heads[i], "HTTP/1.1 103 ") {
 					var h2 string

@@ -99,6 +99,16 @@ func (rw *response) WriteHeader(code int) {
 	if rw.req.Close || shutdown || h.Get("Connection") == "close" || rw.te == "identity" {
 		rw.closeAfter = true
 	}
+	if b, ok := rw.req.Body.(*body); ok && !rw.closeAfter {
+		// What the handler left of the body is dropped after the answer; net/http decides
+		// here, as it writes the header, whether that is worth it.
+		switch {
+		case b.err != nil:
+			rw.closeAfter = true // the rest of the body is lost: the connection too
+		case b.remain > maxPostHandlerReadBytes:
+			rw.closeAfter, rw.c.linger = true, true
+		}
+	}
 	rw.delConn = rw.closeAfter && (shutdown || !httpguts.HeaderValuesContainsToken(h["Connection"], "close"))
 	var exclude map[string]bool
 	switch {
