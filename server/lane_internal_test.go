@@ -5,12 +5,15 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald/engine/memory"
+	"github.com/heraldpush/herald/internal/h1conn"
 )
 
 // TestLaneServesPublishConnections checks which server takes a connection: the lane one
@@ -105,4 +108,26 @@ func readResponse(br *bufio.Reader) (string, error) {
 	_, err := io.ReadFull(br, b)
 	sb.Write(b)
 	return sb.String(), err
+}
+
+// TestTCPConnThroughReplayConn: socket options (the send buffer, the slow consumer's
+// reset) reach the TCP connection of a connection the lane handed to net/http.
+func TestTCPConnThroughReplayConn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, c := range []net.Conn{nc, &h1conn.ReplayConn{Conn: nc}} {
+		r := httptest.NewRequest(http.MethodGet, "/v1/events", nil)
+		r = r.WithContext(withConn(r.Context(), c))
+		if got := tcpConn(r); got != nc {
+			t.Errorf("tcpConn through %T = %v, want the TCP connection", c, got)
+		}
+	}
 }
