@@ -107,10 +107,11 @@ var errHandoff = errors.New("h1conn: request for net/http")
 func (c *conn) readHead() (head, error) {
 	if c.r == c.w {
 		c.r, c.w = 0, 0
+		// The deadline before the idle mark: Shutdown's interrupt, after the mark, wins.
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
 		if !c.s.setIdle(c, true) {
 			return head{}, errors.New("h1conn: shutting down")
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
 		err := c.fill()
 		if !c.s.setIdle(c, false) {
 			return head{}, errors.New("h1conn: shutting down")
