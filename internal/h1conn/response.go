@@ -81,7 +81,7 @@ func (rw *response) WriteHeader(code int) {
 	}
 	rw.wroteHeader = true
 	rw.status = code
-	if cl := h.Get("Content-Length"); cl != "" {
+	if cl := get(h, "Content-Length"); cl != "" {
 		if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
 			rw.clen = v
 		} else {
@@ -91,12 +91,12 @@ func (rw *response) WriteHeader(code int) {
 	_, rw.hasDate = h["Date"]
 	_, rw.hasType = h["Content-Type"]
 	rw.hasCE = h.Get("Content-Encoding") != ""
-	rw.te = h.Get("Transfer-Encoding")
+	rw.te = get(h, "Transfer-Encoding")
 	// The connection closes after the answer when the client asked for it, the handler
 	// did, or the server is shutting down (net/http: keep-alives off); then the answer
 	// says "Connection: close" where the handler's header did not already say so.
 	shutdown := rw.c.s.shuttingDown()
-	if rw.req.Close || shutdown || h.Get("Connection") == "close" || rw.te == "identity" {
+	if rw.req.Close || shutdown || get(h, "Connection") == "close" || rw.te == "identity" {
 		rw.closeAfter = true
 	}
 	if b, ok := rw.req.Body.(*body); ok && !rw.closeAfter {
@@ -109,7 +109,7 @@ func (rw *response) WriteHeader(code int) {
 			rw.closeAfter, rw.c.linger = true, true
 		}
 	}
-	rw.delConn = rw.closeAfter && (shutdown || !httpguts.HeaderValuesContainsToken(h["Connection"], "close"))
+	rw.delConn = rw.closeAfter && (shutdown || !httpguts.HeaderValuesContainsToken([]string{get(h, "Connection")}, "close"))
 	var exclude map[string]bool
 	switch {
 	case rw.clen >= 0 && rw.te != "" && rw.te != "identity":
@@ -127,7 +127,7 @@ func (rw *response) WriteHeader(code int) {
 	case rw.te != "":
 		exclude = excludeTE
 	}
-	_ = h.WriteSubset((*appender)(&rw.c.head), exclude)
+	rw.c.head = appendHeader(rw.c.head, h, exclude)
 }
 
 // Write implements http.ResponseWriter.
@@ -278,6 +278,15 @@ func bodyAllowed(status int) bool {
 		return false
 	}
 	return true
+}
+
+// get is the header's first value for key, looked up as given (net/http's Header.get, for
+// the keys it looks up so).
+func get(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // appendStatusLine appends the status line net/http writes for code.

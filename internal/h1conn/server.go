@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -78,7 +79,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
-	shutdown bool
+	shutdown bool           // guarded by mu
+	stopping atomic.Bool    // shutdown, for a look without the lock
 	wg       sync.WaitGroup // connections' goroutines
 }
 
@@ -116,6 +118,7 @@ func (s *Server) Conns() int {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
+	s.stopping.Store(true)
 	for c := range s.conns {
 		if c.idle {
 			c.interrupt()
@@ -136,6 +139,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.shutdown = true
+	s.stopping.Store(true)
 	for c := range s.conns {
 		_ = c.nc.Close()
 	}
@@ -144,11 +148,7 @@ func (s *Server) Close() {
 }
 
 // shuttingDown reports whether Shutdown or Close was called.
-func (s *Server) shuttingDown() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.shutdown
-}
+func (s *Server) shuttingDown() bool { return s.stopping.Load() }
 
 // setIdle marks c idle (waiting for a request) or busy; it reports false when the server
 // is shutting down, and c must close.
