@@ -21,6 +21,11 @@
 //     token), the node's presence tracker, and the signed offline webhook.
 //   - Stats (stats.go): a metrics snapshot published once a second on herald:stats while
 //     a dashboard listens; Herald's own namespace is reserved to it.
+//   - Connections (sorter.go, conn_kind.go, peek_*.go): where the writer pool runs, accepted
+//     connections are sorted by their first bytes between net/http, Herald's HTTP/2 engine
+//     (internal/h2conn) and, for cleartext connections that start with POST /v1/publish,
+//     the HTTP/1.1 publish lane (internal/h1conn), which serves s.Handler() itself and hands
+//     net/http any request it does not fully understand.
 //   - Logs (redact.go): net/http's error log, with credentials redacted.
 package server
 
