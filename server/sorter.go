@@ -4,11 +4,12 @@ package server
 // HTTP/1.1 publish lane (internal/h1conn) and the standard http.Server. Cleartext: the first
 // bytes are peeked (not read: on Linux with MSG_PEEK, so the server chosen reads them
 // itself) — the h2c prior-knowledge preface goes to the engine, a first request line
-// "POST /v1/publish " (or "?") to the lane, anything else to the standard server (conn_kind.go). TLS: the handshake is done here,
-// and NegotiatedProtocol "h2" goes to the engine, anything else (HTTP/1.1) to the standard
-// server as a finished *tls.Conn, which it serves as TLS without a second handshake. Each
-// connection is sorted in a goroutine of its own under a deadline, so a slow client never
-// holds up accepting.
+// "POST /v1/publish " (or "?") to the lane, anything else to the standard server
+// (conn_kind.go); the lane hands back, through handoff, a connection whose later request it
+// does not take. TLS: the handshake is done here, and NegotiatedProtocol "h2" goes to the
+// engine, anything else (HTTP/1.1) to the standard server as a finished *tls.Conn, which it
+// serves as TLS without a second handshake. Each connection is sorted in a goroutine of its
+// own under a deadline, so a slow client never holds up accepting.
 
 import (
 	"context"
