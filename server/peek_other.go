@@ -14,8 +14,8 @@ import (
 
 var syscallEMFILE = syscall.EMFILE
 
-// peekPreface is only used where Herald's HTTP/2 engine runs (Linux); elsewhere the
-// standard server serves HTTP/2 and nothing is peeked.
-func peekPreface(net.Conn, time.Time) (bool, error) {
-	return false, errors.New("server: peeking needs Linux")
+// peekKind is only used where Herald's HTTP/2 engine runs (Linux); elsewhere the standard
+// server serves HTTP/2 and nothing is peeked.
+func peekKind(net.Conn, time.Time) (connKind, error) {
+	return kindStd, errors.New("server: peeking needs Linux")
 }

@@ -21,10 +21,16 @@
 //     token), the node's presence tracker, and the signed offline webhook.
 //   - Stats (stats.go): a metrics snapshot published once a second on herald:stats while
 //     a dashboard listens; Herald's own namespace is reserved to it.
+//   - Connections (sorter.go, conn_kind.go, peek_*.go): where the writer pool runs, accepted
+//     connections are sorted by their first bytes between net/http, Herald's HTTP/2 engine
+//     (internal/h2conn) and, for cleartext connections that start with POST /v1/publish,
+//     the HTTP/1.1 publish lane (internal/h1conn), which serves s.Handler() itself and hands
+//     net/http any request it does not fully understand.
 //   - Logs (redact.go): net/http's error log, with credentials redacted.
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -37,6 +43,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/hub"
+	"github.com/heraldpush/herald/internal/h1conn"
 	"github.com/heraldpush/herald/internal/h2conn"
 	"github.com/heraldpush/herald/mercure"
 	"github.com/heraldpush/herald/metrics"
@@ -75,6 +82,18 @@ type Server struct {
 	mu       sync.Mutex
 	started  bool
 	draining bool
+	lane     *h1conn.Server // Serve's HTTP/1.1 publish lane, nil without one
+}
+
+// laneConns returns the number of connections on Serve's publish lane.
+func (s *Server) laneConns() int {
+	s.mu.Lock()
+	lane := s.lane
+	s.mu.Unlock()
+	if lane == nil {
+		return 0
+	}
+	return lane.Conns()
 }
 
 // New returns a server for cfg over engine. Call Start before serving requests.
@@ -242,6 +261,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 	// Herald's HTTP/2 engine takes the HTTP/2 connections where the writer pool runs; the
 	// standard server gets the rest from the sorter (sorter.go).
 	var h2 *h2conn.Server
+	var lane *h1conn.Server
 	var sort *sorter
 	if s.HTTP2Streams() == HTTP2Detached {
 		h2 = h2conn.NewServer(h2conn.Config{
@@ -253,6 +273,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 			Logger:            s.log,
 		})
 		sort = newSorter(ln, hs.TLSConfig, h2, s.cfg.Limits.ReadHeaderTimeout, s.log)
+		if hs.TLSConfig == nil {
+			lane = h1conn.NewServer(h1conn.Config{
+				Handler:           s.Handler(),
+				Path:              publishPath,
+				ReadHeaderTimeout: s.cfg.Limits.ReadHeaderTimeout,
+				IdleTimeout:       hs.IdleTimeout,
+				BodyTimeout:       cmp.Or(s.cfg.Limits.ReadTimeout, s.cfg.Limits.ReadHeaderTimeout),
+				MaxHeaderBytes:    hs.MaxHeaderBytes,
+				MaxBodyBytes:      int64(s.cfg.MaxBodyBytes),
+				ConnContext:       withConn,
+				Handoff:           sort.handoff,
+				Logger:            s.log,
+			})
+			sort.lane = lane
+			s.mu.Lock()
+			s.lane = lane
+			s.mu.Unlock()
+		}
 		ln = sort.std
 		go sort.run()
 	} else if hs.TLSConfig != nil {
@@ -275,6 +313,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 		if h2 != nil {
 			h2.Close()
 		}
+		if lane != nil {
+			lane.Close()
+		}
 		s.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
@@ -295,12 +336,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 		defer wg.Done()
 		s.Drain(shutCtx)
 	}()
-	var h2err error
+	var h2err, laneErr error
 	if h2 != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			h2err = h2.Shutdown(shutCtx)
+		}()
+	}
+	if lane != nil {
+		// Idle lane connections close now; a publish being served is answered first.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			laneErr = lane.Shutdown(shutCtx)
 		}()
 	}
 	err := hs.Shutdown(shutCtx)
@@ -309,9 +358,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 	if h2 != nil {
 		h2.Close() // after the hub ended every stream; a no-op unless the drain timed out
 	}
-	if err == nil && h2err != nil {
-		err = h2err
+	if lane != nil {
+		lane.Close() // a no-op unless the shutdown timed out
 	}
+	err = cmp.Or(err, h2err, laneErr)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}

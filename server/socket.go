@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"net"
 	"net/http"
 
@@ -23,11 +22,16 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 }
 
 // tcpConn returns the TCP connection under r, or nil (a test server without withConn, or a
-// connection that is not TCP).
+// connection that is not TCP). It looks through wrappers with a NetConn method: a
+// *tls.Conn, and a connection the publish lane handed to net/http (h1conn.ReplayConn).
 func tcpConn(r *http.Request) *net.TCPConn {
 	c, _ := r.Context().Value(connKey{}).(net.Conn)
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
+	for range 4 {
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = w.NetConn()
 	}
 	tc, _ := c.(*net.TCPConn)
 	return tc

@@ -1,13 +1,15 @@
 package server
 
-// Sorting accepted connections between Herald's HTTP/2 engine (internal/h2conn) and the
-// standard http.Server. Cleartext: the first bytes are peeked (not read: on Linux with
-// MSG_PEEK, so the standard server reads them itself) — the h2c prior-knowledge preface goes
-// to the engine, anything else to the standard server. TLS: the handshake is done here,
-// and NegotiatedProtocol "h2" goes to the engine, anything else (HTTP/1.1) to the standard
-// server as a finished *tls.Conn, which it serves as TLS without a second handshake. Each
-// connection is sorted in a goroutine of its own under a deadline, so a slow client never
-// holds up accepting.
+// Sorting accepted connections between Herald's HTTP/2 engine (internal/h2conn), its
+// HTTP/1.1 publish lane (internal/h1conn) and the standard http.Server. Cleartext: the first
+// bytes are peeked (not read: on Linux with MSG_PEEK, so the server chosen reads them
+// itself) — the h2c prior-knowledge preface goes to the engine, a first request line
+// "POST /v1/publish " (or "?") to the lane, anything else to the standard server
+// (conn_kind.go); the lane hands back, through handoff, a connection whose later request it
+// does not take. TLS: the handshake is done here, and NegotiatedProtocol "h2" goes to the
+// engine, anything else (HTTP/1.1) to the standard server as a finished *tls.Conn, which it
+// serves as TLS without a second handshake. Each connection is sorted in a goroutine of its
+// own under a deadline, so a slow client never holds up accepting.
 
 import (
 	"context"
@@ -19,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldpush/herald/internal/h1conn"
 	"github.com/heraldpush/herald/internal/h2conn"
 )
 
@@ -27,6 +30,7 @@ type sorter struct {
 	ln      net.Listener
 	std     *chanListener
 	h2      *h2conn.Server
+	lane    *h1conn.Server // nil: no lane
 	tlsCfg  *tls.Config
 	timeout time.Duration
 	log     *slog.Logger
@@ -41,6 +45,9 @@ func newSorter(ln net.Listener, tlsCfg *tls.Config, h2 *h2conn.Server, timeout t
 	return &sorter{ln: ln, std: newChanListener(ln), h2: h2, tlsCfg: tlsCfg, timeout: timeout, log: log,
 		inFlight: make(map[net.Conn]struct{})}
 }
+
+// handoff gives net/http a connection the lane gave up on (at a request boundary).
+func (s *sorter) handoff(nc net.Conn) { s.std.push(nc) }
 
 // stop stops accepting, interrupts the connections being sorted (a handshake or a peek
 // waiting for a silent client) and waits for the sorting goroutines.
@@ -124,7 +131,7 @@ func (s *sorter) sort(nc net.Conn) {
 		s.std.push(tc)
 		return
 	}
-	h2, err := peekPreface(nc, deadline)
+	kind, err := peekKind(nc, deadline)
 	if errors.Is(err, errBadPreface) {
 		s.log.Debug("invalid HTTP/2 client preface", "remote", nc.RemoteAddr().String())
 		closeLingering(nc, deadline)
@@ -134,11 +141,14 @@ func (s *sorter) sort(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
-	if h2 {
+	switch {
+	case kind == kindH2:
 		s.h2.ServeConn(nc)
-		return
+	case kind == kindPublish && s.lane != nil:
+		s.lane.ServeConn(nc)
+	default:
+		s.std.push(nc)
 	}
-	s.std.push(nc)
 }
 
 // errBadPreface reports a connection that starts like the HTTP/2 client preface ("PRI ",
