@@ -223,7 +223,10 @@ func TestLaneHandsOff(t *testing.T) {
 // TestLaneHandoffStream: a stream requested on a lane connection is served by net/http
 // through the handed-off connection (which the hub writes from the handler goroutine).
 func TestLaneHandoffStream(t *testing.T) {
-	n := serveH2(t, server.Config{})
+	// A heartbeat longer than the test: the stream must learn that its client left from the
+	// socket (the writer pool's poller, or net/http's read in goroutine mode), not from a
+	// failed heartbeat write.
+	n := serveH2(t, server.Config{Heartbeat: time.Hour})
 	c := dialRawHTTP(t, n.addr)
 	c.send(publishRequest(`{"topic":"lane:s","data":0}`))
 	if head, _ := c.answer(); !strings.HasPrefix(head, "HTTP/1.1 200 ") {
@@ -252,9 +255,13 @@ func TestLaneHandoffStream(t *testing.T) {
 			t.Fatalf("read stream: %v", err)
 		}
 		if strings.HasPrefix(line, "event: hello") {
-			return
+			break
 		}
 	}
+	// The client leaves: the stream ends promptly, as on a connection that was never the
+	// lane's (the handed-off connection is detached to the writer pool like any other).
+	_ = c.nc.Close()
+	waitUntil(t, func() bool { return n.srv.Hub().Conns() == 0 })
 }
 
 // TestLaneShutdown: Serve's shutdown closes an idle lane connection, and Serve returns.

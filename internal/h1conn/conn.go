@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"syscall"
 	"time"
 )
 
@@ -355,3 +356,16 @@ func (rc *ReplayConn) Read(p []byte) (int, error) {
 // NetConn returns the underlying connection (as tls.Conn.NetConn does), so that socket
 // options reach the TCP connection.
 func (rc *ReplayConn) NetConn() net.Conn { return rc.Conn }
+
+// SyscallConn returns the underlying connection's raw connection, so that a stream hijacked
+// from a handed-off connection is detached to the hub's writer pool like any other: the pool
+// writes to the socket and its poller sees the client leave. (Without it the hub would keep
+// the stream on a writer goroutine that notices a closed client only at its next write.)
+// Bytes still pending here are not the stream's: a hijacked GET has nothing more to read.
+func (rc *ReplayConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := rc.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("h1conn: the handed-off connection has no file descriptor")
+	}
+	return sc.SyscallConn()
+}
