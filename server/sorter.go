@@ -107,11 +107,7 @@ func (s *sorter) sort(nc net.Conn) {
 	}
 	s.inFlight[nc] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.inFlight, nc)
-		s.mu.Unlock()
-	}()
+	defer s.sorted(nc) // on the paths that close nc
 	deadline := time.Now().Add(s.timeout)
 	if s.tlsCfg != nil {
 		tc := tls.Server(nc, s.tlsCfg)
@@ -124,6 +120,10 @@ func (s *sorter) sort(nc net.Conn) {
 			return
 		}
 		_ = nc.SetDeadline(time.Time{})
+		if !s.sorted(nc) {
+			_ = tc.Close()
+			return
+		}
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
 			s.h2.ServeConn(tc)
 			return
@@ -137,7 +137,7 @@ func (s *sorter) sort(nc net.Conn) {
 		closeLingering(nc, deadline)
 		return
 	}
-	if err != nil {
+	if err != nil || !s.sorted(nc) {
 		_ = nc.Close()
 		return
 	}
@@ -149,6 +149,18 @@ func (s *sorter) sort(nc net.Conn) {
 	default:
 		s.std.push(nc)
 	}
+}
+
+// sorted takes nc out of the connections being sorted, before it is handed to a server:
+// from then on stop leaves it alone (its interrupt, a deadline in the past, would otherwise
+// reach a connection the HTTP/2 engine or a server already serves, and cut it without its
+// GOAWAY). It reports false when the sorter was stopped meanwhile (nc may carry that
+// deadline): the caller closes nc instead.
+func (s *sorter) sorted(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.inFlight, nc)
+	return !s.stopped
 }
 
 // errBadPreface reports a connection that starts like the HTTP/2 client preface ("PRI ",
