@@ -22,6 +22,8 @@ type PresenceEngine interface {
 // broker's where there is one), so node clocks need not agree.
 type PresenceStore interface {
 	// UpdatePresence writes node's shares in u, each expiring after ttl unless written again.
+	// u's maps remain the caller's: a store copies or encodes what it keeps and holds none
+	// of them after it returns (the presence tracker reuses them for its next write).
 	UpdatePresence(ctx context.Context, node string, u PresenceUpdate, ttl time.Duration) error
 	// TopicPresence sums every live node's share of topic.
 	TopicPresence(ctx context.Context, topic Topic) (TopicPresence, error)
