@@ -20,33 +20,12 @@ import (
 // whose first request is POST /v1/publish (and keeps it while it publishes), net/http one
 // that starts otherwise, or that the lane hands over.
 func TestLaneServesPublishConnections(t *testing.T) {
-	eng := memory.New(memory.Options{})
-	defer eng.Close()
-	s, err := New(Config{}, eng, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.HTTP2Streams() != HTTP2Detached {
-		t.Skip("the sorter (and so the lane) runs where the writer pool does")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln, nil) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
+	s, addr := serveLane(t, Config{})
 	const body = `{"topic":"lane:1","data":1}`
 	const publish = "POST /v1/publish HTTP/1.1\r\nHost: h\r\nContent-Length: 27\r\n\r\n" + body
 	const health = "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"
 	dial := func() (net.Conn, *bufio.Reader) {
-		nc, err := net.Dial("tcp", ln.Addr().String())
+		nc, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,6 +61,59 @@ func TestLaneServesPublishConnections(t *testing.T) {
 	roundTrip(pub, pubR, publish)
 	if n := s.laneConns(); n != 0 {
 		t.Fatalf("lane connections = %d after the handoff, want 0", n)
+	}
+}
+
+// serveLane serves a server for cfg on a loopback listener until the test ends; it skips
+// where the sorter (and so the lane) does not run.
+func serveLane(t *testing.T, cfg Config) (*Server, string) {
+	t.Helper()
+	eng := memory.New(memory.Options{})
+	t.Cleanup(func() { eng.Close() })
+	s, err := New(cfg, eng, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.HTTP2Streams() != HTTP2Detached {
+		t.Skip("the sorter (and so the lane) runs where the writer pool does")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return s, ln.Addr().String()
+}
+
+// TestNoPublishLane: with Config.NoPublishLane, publish connections stay with net/http.
+func TestNoPublishLane(t *testing.T) {
+	s, addr := serveLane(t, Config{NoPublishLane: true})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(nc)
+	const body = `{"topic":"lane:1","data":1}`
+	for range 2 {
+		if _, err := io.WriteString(nc, "POST /v1/publish HTTP/1.1\r\nHost: h\r\nContent-Length: 27\r\n\r\n"+body); err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := readResponse(br); err != nil || !strings.HasPrefix(resp, "HTTP/1.1 200 ") {
+			t.Fatalf("answer %q %v", resp, err)
+		}
+	}
+	if n := s.laneConns(); n != 0 {
+		t.Fatalf("lane connections = %d with NoPublishLane, want 0", n)
 	}
 }
 

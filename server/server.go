@@ -273,7 +273,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready func(net.Addr
 			Logger:            s.log,
 		})
 		sort = newSorter(ln, hs.TLSConfig, h2, s.cfg.Limits.ReadHeaderTimeout, s.log)
-		if hs.TLSConfig == nil {
+		if hs.TLSConfig == nil && !s.cfg.NoPublishLane {
 			lane = h1conn.NewServer(h1conn.Config{
 				Handler:           s.Handler(),
 				Path:              publishPath,

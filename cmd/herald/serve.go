@@ -73,6 +73,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&c.MaxTopics, "max-topics", server.DefaultMaxTopics, "most topics in one stream")
 	fs.BoolVar(&c.NoHijack, "no-hijack", false, "serve every stream from its HTTP handler goroutine (default: plain HTTP/1.1 streams and HTTP/2 streams of the detached engine on Linux are driven by a small writer pool)")
 	fs.StringVar(&c.HTTP2Streams, "http2-streams", server.HTTP2Detached, "HTTP/2 server: detached (Herald's engine: event streams without a goroutine each, on Linux) or std (net/http's HTTP/2 server)")
+	fs.BoolVar(&c.NoPublishLane, "no-publish-lane", false, "serve publish connections with net/http (default: cleartext connections that start with POST /v1/publish are served by Herald's HTTP/1.1 publish lane wherever --http2-streams detached runs)")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's pprof profiles and a copy of /metrics (up through a drain) on this address (e.g. 127.0.0.1:6060; keep it private)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
