@@ -79,8 +79,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
-	shutdown bool           // guarded by mu
-	stopping atomic.Bool    // shutdown, for a look without the lock
+	stopping atomic.Bool    // Shutdown or Close was called; set under mu
 	wg       sync.WaitGroup // connections' goroutines
 }
 
@@ -93,7 +92,7 @@ func NewServer(cfg Config) *Server {
 // of its own, and returns at once. The server owns nc.
 func (s *Server) ServeConn(nc net.Conn) {
 	s.mu.Lock()
-	if s.shutdown {
+	if s.stopping.Load() {
 		s.mu.Unlock()
 		_ = nc.Close()
 		return
@@ -117,7 +116,6 @@ func (s *Server) Conns() int {
 // every connection closed, or with ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.shutdown = true
 	s.stopping.Store(true)
 	for c := range s.conns {
 		if c.idle {
@@ -138,7 +136,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes every connection, busy or not, and waits for their goroutines.
 func (s *Server) Close() {
 	s.mu.Lock()
-	s.shutdown = true
 	s.stopping.Store(true)
 	for c := range s.conns {
 		_ = c.nc.Close()
@@ -156,7 +153,7 @@ func (s *Server) setIdle(c *conn, idle bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.idle = idle
-	return !s.shutdown
+	return !s.stopping.Load()
 }
 
 // forget drops c from the connections Shutdown and Close act on.
