@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/textproto"
+	"strings"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -36,7 +37,7 @@ func parseHead(b []byte, path string, maxBody int64) (h head, ok bool) {
 	h.headLen = n
 	// One string for the whole head: the target, names and values are slices of it.
 	s := string(b[:n-2])
-	line, rest, found := cut(s, "\r\n")
+	line, rest, found := strings.Cut(s, "\r\n")
 	if !found {
 		return h, false
 	}
@@ -65,19 +66,19 @@ func parseHead(b []byte, path string, maxBody int64) (h head, ok bool) {
 	h.clen = -1
 	hosts := 0
 	for rest != "" {
-		line, rest, found = cut(rest, "\r\n")
+		line, rest, found = strings.Cut(rest, "\r\n")
 		if !found {
 			return h, false
 		}
-		name, value, found := cut(line, ":")
+		name, value, found := strings.Cut(line, ":")
 		if !found || name == "" || !httpguts.ValidHeaderFieldName(name) {
 			return h, false
 		}
-		value = trimOWS(value)
+		value = strings.Trim(value, " \t") // optional whitespace, as net/textproto trims it
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return h, false
 		}
-		key := canonicalKey(name)
+		key := textproto.CanonicalMIMEHeaderKey(name) // no allocation for a canonical name
 		switch key {
 		case "Host":
 			hosts++
@@ -123,7 +124,7 @@ func parseHead(b []byte, path string, maxBody int64) (h head, ok bool) {
 var crlf = []byte("\r\n")
 
 // headEnd returns the length of the head at the start of b, its blank line included; -1
-// when b does not hold a whole head (yet); errBareLF when a line of it ends without CR
+// when b does not hold a whole head (yet); bareLF when a line of it ends without CR
 // (which net/http accepts and the lane leaves to it).
 func headEnd(b []byte) int {
 	for i := 0; ; {
@@ -144,40 +145,6 @@ func headEnd(b []byte) int {
 
 // bareLF is headEnd's answer for a line ending without CR.
 const bareLF = -2
-
-func cut(s, sep string) (before, after string, found bool) {
-	for i := 0; i+len(sep) <= len(s); i++ {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
-	}
-	return s, "", false
-}
-
-// trimOWS trims spaces and tabs around a header value, as net/textproto does.
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// canonicalKey is textproto.CanonicalMIMEHeaderKey, without an allocation for a name
-// already in canonical form.
-func canonicalKey(name string) string {
-	upper := true
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			return textproto.CanonicalMIMEHeaderKey(name)
-		}
-		upper = c == '-'
-	}
-	return name
-}
 
 // parseLength parses a Content-Length value as net/http does: decimal digits only; -1
 // when it is not one (or would overflow).
